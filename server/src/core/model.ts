@@ -1,0 +1,301 @@
+import { isMap, isScalar, isSeq, type Document, type Node } from 'yaml';
+import type { Span } from './problems';
+import { entries, items, spanOf, stringValue, type Entry } from './yaml-nodes';
+
+/**
+ * The spec as named things and the references between them, with exact spans. Built once per parse and
+ * shared by diagnostics, navigation, rename and the run plan, so they can never disagree.
+ */
+
+export type SymbolKind = 'param' | 'dataset' | 'compute' | 'step' | 'output' | 'secret' | 'sweep' | 'deployment' | 'monitor';
+
+export interface SpecSymbol {
+  kind: SymbolKind;
+  name: string;
+  /** The step that declares an output. */
+  owner?: string;
+  /** The span of the name where it is defined (the mapping key, or the list item for secrets). */
+  span: Span;
+  /** The definition's value (a mapping for most kinds, the path scalar for outputs). */
+  node: Node | null;
+}
+
+/** Where a reference sits: the section and named owner it is inside, and the field path below that. */
+export interface RefContext {
+  section: string;
+  owner?: string;
+  field: readonly string[];
+}
+
+export interface SpecReference {
+  kind: SymbolKind;
+  name: string;
+  /** For outputs: the step the output belongs to. */
+  owner?: string;
+  /** The span of the name itself (what rename replaces). */
+  span: Span;
+  /** The whole reference as written: `${steps.train.outputs.model}`, `monitors.slo`, `train`. */
+  fullSpan: Span;
+  /** `${...}` inside a string, or a plain name in a field that holds one. */
+  syntax: 'interpolation' | 'name';
+  context: RefContext;
+}
+
+/** A `${...}` or a `monitors.x`/`step.metric` string that could not be read as a reference. */
+export interface MalformedReference {
+  span: Span;
+  text: string;
+  reason: string;
+}
+
+/** `evaluate.auc` in a gate or sweep objective: a metric of a step's metrics file. */
+export interface MetricUse {
+  step: string;
+  metric: string;
+  stepSpan: Span;
+  span: Span;
+  context: RefContext;
+}
+
+/** Special names that refer to something in their context, not to a defined symbol. */
+export interface ContextualUse {
+  name: 'model' | 'outputs';
+  span: Span;
+  context: RefContext;
+}
+
+export interface SpecModel {
+  symbols: Map<SymbolKind, Map<string, SpecSymbol>>;
+  references: SpecReference[];
+  malformed: MalformedReference[];
+  metrics: MetricUse[];
+  contextual: ContextualUse[];
+  /** Gate strings and their spans, checked as expressions. */
+  expressions: { text: string; span: Span; context: RefContext }[];
+}
+
+const NAMED_SECTIONS: Record<string, SymbolKind> = {
+  params: 'param',
+  datasets: 'dataset',
+  compute: 'compute',
+  steps: 'step',
+  sweeps: 'sweep',
+  deployments: 'deployment',
+  monitors: 'monitor',
+};
+
+export const INTERPOLATION = /\$(\$?)\{([^}\n]*)\}/g;
+
+export function symbolKey(kind: SymbolKind, name: string, owner?: string): string {
+  return owner === undefined ? `${kind}:${name}` : `${kind}:${owner}.${name}`;
+}
+
+export function buildModel(doc: Document, text: string): SpecModel {
+  const model: SpecModel = { symbols: new Map(), references: [], malformed: [], metrics: [], contextual: [], expressions: [] };
+  for (const kind of Object.values(NAMED_SECTIONS)) model.symbols.set(kind, new Map());
+  model.symbols.set('output', new Map());
+  model.symbols.set('secret', new Map());
+
+  const root = entries(doc, doc.contents);
+  for (const section of root) {
+    const kind = NAMED_SECTIONS[section.key];
+    if (kind) {
+      for (const e of entries(doc, section.value)) defineSymbol(model, kind, e.key, e, undefined);
+    }
+    if (section.key === 'secrets') {
+      for (const item of items(doc, section.value)) {
+        const name = stringValue(item);
+        const span = spanOf(item);
+        if (name !== undefined && span && !model.symbols.get('secret')!.has(name)) model.symbols.get('secret')!.set(name, { kind: 'secret', name, span, node: item });
+      }
+    }
+    if (section.key === 'steps') {
+      for (const step of entries(doc, section.value)) {
+        for (const out of entries(doc, get(doc, step.value, 'outputs')?.value)) {
+          const key = `${step.key}.${out.key}`;
+          const span = spanOf(out.keyNode);
+          if (span && !model.symbols.get('output')!.has(key)) model.symbols.get('output')!.set(key, { kind: 'output', name: out.key, owner: step.key, span, node: out.value });
+        }
+      }
+    }
+  }
+
+  for (const section of root) collectReferences(doc, text, model, section);
+  return model;
+}
+
+function get(doc: Document, node: unknown, key: string): Entry | undefined {
+  return entries(doc, node).find((e) => e.key === key);
+}
+
+function defineSymbol(model: SpecModel, kind: SymbolKind, name: string, e: Entry, owner: string | undefined): void {
+  const span = spanOf(e.keyNode);
+  const table = model.symbols.get(kind)!;
+  // Duplicate keys are reported by the parser; the first definition wins, as in the plain data.
+  if (span && !table.has(name)) table.set(name, { kind, name, owner, span, node: e.value });
+}
+
+/** Walks one top-level section, recording `${...}` references in every string and plain-name fields. */
+function collectReferences(doc: Document, text: string, model: SpecModel, section: Entry): void {
+  const walk = (node: Node | null, path: string[]): void => {
+    if (!node) return;
+    if (isMap(node)) {
+      for (const e of entries(doc, node)) {
+        if (isNodeAlias(e.pair.value)) continue;
+        walk(e.value, [...path, e.key]);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => {
+        if (!isNodeAlias(item)) walk(item as Node, [...path, String(i)]);
+      });
+    } else if (isScalar(node)) {
+      const ctx = contextOf(path);
+      if (typeof node.value === 'string' && node.range) {
+        scanInterpolations(text, [node.range[0], node.range[1]], ctx, model);
+        plainReference(node.value, [node.range[0], node.range[1]], path, ctx, model, text);
+      } else if (isScalar(node) && node.range && path[0] === 'sweeps') {
+        // Numbers are not references; nothing to do.
+      }
+    }
+    // Keys of sweep parameters name params.
+    if (path[0] === 'sweeps' && path.length === 3 && path[2] === 'parameters' && isMap(node)) {
+      for (const e of entries(doc, node)) {
+        const span = spanOf(e.keyNode);
+        if (span) model.references.push({ kind: 'param', name: e.key, span, fullSpan: span, syntax: 'name', context: contextOf([...path, e.key]) });
+      }
+    }
+  };
+  walk(section.value, [section.key]);
+}
+
+function isNodeAlias(n: unknown): boolean {
+  return !!n && typeof n === 'object' && (n as { type?: string }).type === 'ALIAS';
+}
+
+export function contextOf(path: readonly string[]): RefContext {
+  const section = path[0] ?? '';
+  if (section === 'secrets' || section === 'storage' || section === 'apiVersion' || section === 'name' || section === 'description') return { section, field: path.slice(1) };
+  return { section, owner: path[1], field: path.slice(2) };
+}
+
+/** Finds `${...}` in the scalar's source text, so spans are exact even in quoted or folded scalars. */
+function scanInterpolations(text: string, span: Span, ctx: RefContext, model: SpecModel): void {
+  const source = text.slice(span[0], span[1]);
+  if (!source.includes('${')) return;
+  INTERPOLATION.lastIndex = 0;
+  for (let m = INTERPOLATION.exec(source); m; m = INTERPOLATION.exec(source)) {
+    if (m[1] === '$') continue; // `$${...}` is an escaped literal `${...}`.
+    const start = span[0] + m.index;
+    const full: Span = [start, start + m[0].length];
+    const inner = m[2];
+    const innerStart = start + 2;
+    parseInterpolation(inner, innerStart, full, ctx, model);
+  }
+}
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+function parseInterpolation(inner: string, at: number, full: Span, ctx: RefContext, model: SpecModel): void {
+  const parts = inner.split('.');
+  const offsets: number[] = [];
+  let o = at;
+  for (const p of parts) {
+    offsets.push(o);
+    o += p.length + 1;
+  }
+  const seg = (i: number): Span => [offsets[i], offsets[i] + parts[i].length];
+  const bad = (reason: string): void => {
+    model.malformed.push({ span: full, text: `\${${inner}}`, reason });
+  };
+  if (parts.some((p) => !NAME.test(p))) {
+    bad(inner.trim() === '' ? 'The reference is empty.' : 'References are dot-separated names without spaces, such as `${params.lr}` or `${steps.train.outputs.model}`.');
+    return;
+  }
+  const [ns] = parts;
+  const simple = (kind: SymbolKind, example: string): void => {
+    if (parts.length !== 2) return bad(`Write \`\${${ns}.<name>}\`, for example \`${example}\`.`);
+    model.references.push({ kind, name: parts[1], span: seg(1), fullSpan: full, syntax: 'interpolation', context: ctx });
+  };
+  switch (ns) {
+    case 'params':
+      return simple('param', '${params.lr}');
+    case 'datasets':
+      return simple('dataset', '${datasets.raw}');
+    case 'secrets':
+      return simple('secret', '${secrets.HF_TOKEN}');
+    case 'steps':
+      if (parts.length !== 4 || parts[2] !== 'outputs') return bad('Write `${steps.<step>.outputs.<output>}`, for example `${steps.train.outputs.model}`.');
+      model.references.push({ kind: 'step', name: parts[1], span: seg(1), fullSpan: full, syntax: 'interpolation', context: ctx });
+      model.references.push({ kind: 'output', name: parts[3], owner: parts[1], span: seg(3), fullSpan: full, syntax: 'interpolation', context: ctx });
+      return;
+    case 'outputs':
+      if (parts.length !== 2) return bad("Write `${outputs.<name>}` for one of this step's own outputs.");
+      model.contextual.push({ name: 'outputs', span: full, context: ctx });
+      if (ctx.section === 'steps' && ctx.owner) {
+        model.references.push({ kind: 'output', name: parts[1], owner: ctx.owner, span: seg(1), fullSpan: full, syntax: 'interpolation', context: ctx });
+      }
+      return;
+    case 'model':
+      if (parts.length !== 1) return bad('Write `${model}` for the path of the deployed model.');
+      model.contextual.push({ name: 'model', span: full, context: ctx });
+      return;
+    default:
+      bad(`\`${ns}\` is not a kind of reference. Use \`params\`, \`datasets\`, \`steps\`, \`outputs\`, \`secrets\` or (in a deployment's runtime) \`model\`.`);
+  }
+}
+
+/** Fields that hold a plain name (or `monitors.x`, `step.metric`) rather than free text. */
+function plainReference(value: string, span: Span, path: readonly string[], ctx: RefContext, model: SpecModel, text: string): void {
+  const [section, , f1, f2] = path;
+  const field = path.slice(2);
+  const inner = innerSpan(text, span, value);
+  const push = (kind: SymbolKind): void => {
+    model.references.push({ kind, name: value, span: inner, fullSpan: inner, syntax: 'name', context: ctx });
+  };
+  if (section === 'steps' && f1 === 'needs' && field.length === 2) return push('step');
+  if ((section === 'steps' || section === 'deployments') && f1 === 'compute' && field.length === 1) return push('compute');
+  if (section === 'sweeps' && f1 === 'step' && field.length === 1) return push('step');
+  if (section === 'monitors' && f1 === 'deployment' && field.length === 1) return push('deployment');
+  if ((section === 'deployments' && f1 === 'rollout' && f2 === 'rollbackOn' && field.length === 3) || (section === 'alerts' && f1 === 'when' && field.length === 2)) {
+    const m = /^monitors\.(.+)$/.exec(value);
+    if (!m) {
+      model.malformed.push({ span: inner, text: value, reason: 'Write `monitors.<name>`, for example `monitors.latency-slo`.' });
+      return;
+    }
+    const nameStart = inner[0] + 'monitors.'.length;
+    model.references.push({ kind: 'monitor', name: m[1], span: [nameStart, nameStart + m[1].length], fullSpan: inner, syntax: 'name', context: ctx });
+    return;
+  }
+  if (section === 'sweeps' && f1 === 'objective' && f2 === 'metric' && field.length === 2) {
+    metricUse(value, inner, ctx, model);
+    return;
+  }
+  if (section === 'deployments' && f1 === 'gate' && field.length === 1) {
+    model.expressions.push({ text: value, span: inner, context: ctx });
+    const source = text.slice(inner[0], inner[1]);
+    const re = /([A-Za-z_][A-Za-z0-9_-]*)\.([A-Za-z_][A-Za-z0-9_.-]*)/g;
+    for (let m = re.exec(source); m; m = re.exec(source)) {
+      metricUse(m[0], [inner[0] + m.index, inner[0] + m.index + m[0].length], ctx, model);
+    }
+  }
+}
+
+function metricUse(value: string, span: Span, ctx: RefContext, model: SpecModel): void {
+  const dot = value.indexOf('.');
+  if (dot <= 0 || dot === value.length - 1) {
+    model.malformed.push({ span, text: value, reason: 'Name a metric as `<step>.<metric>`, for example `evaluate.auc`.' });
+    return;
+  }
+  const step = value.slice(0, dot);
+  const stepSpan: Span = [span[0], span[0] + dot];
+  model.metrics.push({ step, metric: value.slice(dot + 1), stepSpan, span, context: ctx });
+  model.references.push({ kind: 'step', name: step, span: stepSpan, fullSpan: span, syntax: 'name', context: ctx });
+}
+
+/** The span of a scalar's characters without its quotes, when it is written on one line as-is. */
+function innerSpan(text: string, span: Span, value: string): Span {
+  const src = text.slice(span[0], span[1]);
+  if (src === value) return span;
+  const i = src.indexOf(value);
+  return i >= 0 ? [span[0] + i, span[0] + i + value.length] : span;
+}

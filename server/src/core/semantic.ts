@@ -1,0 +1,345 @@
+import { isMap, isScalar, type Document, type Node } from 'yaml';
+import type { Code } from './codes';
+import type { SpecModel, SpecReference, SymbolKind } from './model';
+import type { ProblemSink, Span } from './problems';
+import { describePath } from './schema-problems';
+import { hint } from './suggest';
+import { entries, get, items, spanOf, stringValue } from './yaml-nodes';
+
+/** Checks that need the whole spec: references, the dependency graph, types of values and usage. */
+export function checkSemantics(doc: Document, model: SpecModel, sink: ProblemSink): void {
+  checkReferences(model, sink);
+  checkCycles(doc, model, sink);
+  checkParams(doc, sink);
+  checkSweeps(doc, sink);
+  checkCompute(doc, sink);
+  checkResources(doc, sink);
+  checkMetrics(doc, model, sink);
+  checkSecretsOnCommandLine(model, sink);
+  checkUnused(model, sink);
+}
+
+const UNDEFINED: Record<SymbolKind, { code: Code; noun: string; fix: string }> = {
+  step: { code: 'MLP020', noun: 'step', fix: 'Define it under `steps:`' },
+  compute: { code: 'MLP021', noun: 'compute target', fix: 'Define it under `compute:`' },
+  param: { code: 'MLP022', noun: 'param', fix: 'Define it under `params:`' },
+  dataset: { code: 'MLP023', noun: 'dataset', fix: 'Define it under `datasets:`' },
+  output: { code: 'MLP024', noun: 'output', fix: '' },
+  secret: { code: 'MLP025', noun: 'secret', fix: 'Add it to `secrets:`' },
+  deployment: { code: 'MLP026', noun: 'deployment', fix: 'Define it under `deployments:`' },
+  monitor: { code: 'MLP027', noun: 'monitor', fix: 'Define it under `monitors:`' },
+  sweep: { code: 'MLP019', noun: 'sweep', fix: '' },
+};
+
+export function names(model: SpecModel, kind: SymbolKind): string[] {
+  return [...model.symbols.get(kind)!.keys()];
+}
+
+function checkReferences(model: SpecModel, sink: ProblemSink): void {
+  const steps = model.symbols.get('step')!;
+  for (const ref of model.references) {
+    if (ref.kind === 'output') {
+      const owner = ref.owner!;
+      if (!steps.has(owner)) continue; // The step itself is reported.
+      const outputs = names(model, 'output').filter((k) => k.startsWith(owner + '.')).map((k) => k.slice(owner.length + 1));
+      if (!model.symbols.get('output')!.has(`${owner}.${ref.name}`)) {
+        const fix = outputs.length ? hint(ref.name, outputs, 'output') : ` Step \`${owner}\` declares no outputs: add \`outputs: {${ref.name}: <path>}\` to it.`;
+        sink.add('MLP024', ref.span, `Step \`${owner}\` has no output \`${ref.name}\`.${fix}`);
+      }
+      continue;
+    }
+    if (model.symbols.get(ref.kind)!.has(ref.name)) continue;
+    const u = UNDEFINED[ref.kind];
+    const near = hint(ref.name, names(model, ref.kind), u.noun);
+    const what = ref.kind === 'step' && ref.context.section === 'steps' && ref.context.field[0] === 'needs' ? `\`${ref.name}\` in \`needs\`` : `\`${ref.name}\``;
+    sink.add(u.code, ref.span, `Undefined ${u.noun} ${what}.${near}${near.startsWith(' Did') ? '' : ` ${u.fix}.`}`);
+  }
+  for (const bad of model.malformed) sink.add('MLP028', bad.span, `\`${bad.text}\` is not a valid reference. ${bad.reason}`);
+  for (const use of model.contextual) {
+    if (use.name === 'outputs' && use.context.section !== 'steps') {
+      sink.add('MLP029', use.span, '`${outputs.<name>}` names an output of the step it is written in, so it can only be used inside a step. Use `${steps.<step>.outputs.<name>}` here.');
+    }
+    if (use.name === 'model' && !(use.context.section === 'deployments' && use.context.field[0] === 'runtime')) {
+      sink.add('MLP029', use.span, "`${model}` is the path of the deployed model and can only be used in a deployment's `runtime`.");
+    }
+  }
+}
+
+/** Edges: `needs`, plus a step's use of another step's outputs (which implies the dependency). */
+export function dependencyEdges(model: SpecModel): Map<string, { to: string; span: Span }[]> {
+  const edges = new Map<string, { to: string; span: Span }[]>();
+  const steps = model.symbols.get('step')!;
+  for (const name of steps.keys()) edges.set(name, []);
+  for (const ref of model.references) {
+    if (ref.kind !== 'step' || ref.context.section !== 'steps' || !ref.context.owner) continue;
+    if (!steps.has(ref.name) || !edges.has(ref.context.owner)) continue;
+    const list = edges.get(ref.context.owner)!;
+    if (!list.some((e) => e.to === ref.name)) list.push({ to: ref.name, span: ref.span });
+  }
+  return edges;
+}
+
+/** Tarjan's strongly connected components, iterative so that long chains cannot overflow the stack. */
+function checkCycles(doc: Document, model: SpecModel, sink: ProblemSink): void {
+  const edges = dependencyEdges(model);
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const onStack = new Set<string>();
+  const stack: string[] = [];
+  let counter = 0;
+  const components: string[][] = [];
+  for (const start of edges.keys()) {
+    if (index.has(start)) continue;
+    const work: { node: string; next: number }[] = [{ node: start, next: 0 }];
+    index.set(start, counter);
+    low.set(start, counter++);
+    stack.push(start);
+    onStack.add(start);
+    while (work.length) {
+      const top = work[work.length - 1];
+      const out = edges.get(top.node)!;
+      if (top.next < out.length) {
+        const to = out[top.next++].to;
+        if (!index.has(to)) {
+          index.set(to, counter);
+          low.set(to, counter++);
+          stack.push(to);
+          onStack.add(to);
+          work.push({ node: to, next: 0 });
+        } else if (onStack.has(to)) {
+          low.set(top.node, Math.min(low.get(top.node)!, index.get(to)!));
+        }
+      } else {
+        work.pop();
+        if (work.length) low.set(work[work.length - 1].node, Math.min(low.get(work[work.length - 1].node)!, low.get(top.node)!));
+        if (low.get(top.node) === index.get(top.node)) {
+          const comp: string[] = [];
+          let n: string;
+          do {
+            n = stack.pop()!;
+            onStack.delete(n);
+            comp.push(n);
+          } while (n !== top.node);
+          const selfLoop = comp.length === 1 && edges.get(comp[0])!.some((e) => e.to === comp[0]);
+          if (comp.length > 1 || selfLoop) components.push(comp);
+        }
+      }
+    }
+  }
+  const order = [...edges.keys()];
+  for (const comp of components) {
+    const members = new Set(comp);
+    // Walk the cycle from the first member in document order, following edges inside the component.
+    const first = order.find((s) => members.has(s))!;
+    const path = [first];
+    const spans: { from: string; to: string; span: Span }[] = [];
+    let cur = first;
+    const visited = new Set([first]);
+    for (;;) {
+      const e = edges.get(cur)!.find((x) => members.has(x.to) && (x.to === first || !visited.has(x.to))) ?? edges.get(cur)!.find((x) => members.has(x.to))!;
+      spans.push({ from: cur, to: e.to, span: e.span });
+      path.push(e.to);
+      if (e.to === first || visited.has(e.to)) break;
+      visited.add(e.to);
+      cur = e.to;
+    }
+    const text = path.join(' → ');
+    const [head, ...rest] = spans;
+    sink.add('MLP030', head.span, `Dependency cycle: ${text}. Steps must form a DAG: remove one of these dependencies.`, {
+      relatedSpans: rest.map((r) => ({ span: r.span, message: `${r.from} depends on ${r.to}` })),
+    });
+  }
+  void doc;
+}
+
+type ParamType = 'int' | 'float' | 'string' | 'bool' | 'enum';
+
+interface ParamInfo {
+  type: ParamType;
+  min?: number;
+  max?: number;
+  values?: unknown[];
+}
+
+function paramInfos(doc: Document): Map<string, ParamInfo> {
+  const out = new Map<string, ParamInfo>();
+  const params = get(doc, doc.contents, 'params');
+  for (const p of entries(doc, params?.value)) {
+    const type = stringValue(get(doc, p.value, 'type')?.value) as ParamType | undefined;
+    if (!type) continue;
+    const num = (k: string): number | undefined => {
+      const n = get(doc, p.value, k)?.value;
+      return isScalar(n) && typeof n.value === 'number' ? n.value : undefined;
+    };
+    const values = items(doc, get(doc, p.value, 'values')?.value).map((n) => (isScalar(n) ? n.value : undefined));
+    out.set(p.key, { type, min: num('min'), max: num('max'), values: values.length ? values : undefined });
+  }
+  return out;
+}
+
+/** Returns why a value does not fit a param, or undefined when it fits. */
+function misfit(value: unknown, p: ParamInfo): string | undefined {
+  switch (p.type) {
+    case 'int':
+      if (typeof value !== 'number' || !Number.isInteger(value)) return `is not an integer`;
+      break;
+    case 'float':
+      if (typeof value !== 'number') return `is not a number`;
+      break;
+    case 'bool':
+      if (typeof value !== 'boolean') return `is not true or false`;
+      return undefined;
+    case 'string':
+      if (typeof value !== 'string') return `is not a string (quote it)`;
+      return undefined;
+    case 'enum':
+      if (p.values && !p.values.some((v) => v === value)) return `is not one of ${p.values.map((v) => `\`${String(v)}\``).join(', ')}`;
+      return undefined;
+  }
+  const n = value as number;
+  if (p.min !== undefined && n < p.min) return `is below the minimum ${p.min}`;
+  if (p.max !== undefined && n > p.max) return `is above the maximum ${p.max}`;
+  return undefined;
+}
+
+function checkParams(doc: Document, sink: ProblemSink): void {
+  const params = get(doc, doc.contents, 'params');
+  const infos = paramInfos(doc);
+  for (const p of entries(doc, params?.value)) {
+    const info = infos.get(p.key);
+    if (!info) continue;
+    if (info.min !== undefined && info.max !== undefined && info.min > info.max) {
+      sink.add('MLP050', spanOf(get(doc, p.value, 'min')?.value) ?? spanOf(p.keyNode)!, `Param \`${p.key}\` has min ${info.min} above max ${info.max}. Swap them.`);
+    }
+    if ((info.min !== undefined || info.max !== undefined) && (info.type === 'string' || info.type === 'bool' || info.type === 'enum')) {
+      const e = get(doc, p.value, info.min !== undefined ? 'min' : 'max')!;
+      sink.add('MLP050', spanOf(e.keyNode)!, `\`${e.key}\` applies only to int and float params; param \`${p.key}\` is ${info.type}. Remove it.`);
+    }
+    if (info.values && info.type !== 'enum') {
+      const e = get(doc, p.value, 'values')!;
+      sink.add('MLP050', spanOf(e.keyNode)!, `\`values\` applies only to enum params; param \`${p.key}\` is ${info.type}. Set \`type: enum\` or remove \`values\`.`);
+    }
+    const def = get(doc, p.value, 'default');
+    if (def && isScalar(def.value)) {
+      const why = misfit(def.value.value, info);
+      if (why) sink.add('MLP050', spanOf(def.value)!, `The default of param \`${p.key}\` (${info.type}) ${why}.`);
+    }
+  }
+}
+
+function checkSweeps(doc: Document, sink: ProblemSink): void {
+  const infos = paramInfos(doc);
+  for (const sweep of entries(doc, get(doc, doc.contents, 'sweeps')?.value)) {
+    for (const p of entries(doc, get(doc, sweep.value, 'parameters')?.value)) {
+      const info = infos.get(p.key);
+      if (!info) continue; // Undefined params are reported as references.
+      for (const v of items(doc, p.value)) {
+        if (!isScalar(v)) continue;
+        const why = misfit(v.value, info);
+        if (why) sink.add('MLP051', spanOf(v)!, `Sweep \`${sweep.key}\`: \`${String(v.value)}\` for param \`${p.key}\` (${info.type}) ${why}.`);
+      }
+      if (isMap(p.value)) {
+        for (const bound of ['min', 'max']) {
+          const b = get(doc, p.value, bound);
+          if (b && isScalar(b.value)) {
+            const why = info.type === 'int' || info.type === 'float' ? misfit(b.value.value, info) : `cannot be a range: param \`${p.key}\` is ${info.type}; list its values instead`;
+            if (why) sink.add('MLP051', spanOf(b.value)!, `Sweep \`${sweep.key}\`: ${bound} ${String(b.value.value)} for param \`${p.key}\` ${why}.`);
+          }
+        }
+      }
+    }
+  }
+}
+
+function checkCompute(doc: Document, sink: ProblemSink): void {
+  const defaults: { name: string; span: Span }[] = [];
+  for (const t of entries(doc, get(doc, doc.contents, 'compute')?.value)) {
+    const def = get(doc, t.value, 'default');
+    if (def && isScalar(def.value) && def.value.value === true) defaults.push({ name: t.key, span: spanOf(def.keyNode)! });
+  }
+  for (const extra of defaults.slice(1)) {
+    sink.add('MLP032', extra.span, `Compute target \`${extra.name}\` is marked default, but \`${defaults[0].name}\` already is. Keep \`default: true\` on one target only.`);
+  }
+}
+
+const KNOWN_GPUS = ['A100', 'A100-80GB', 'A10G', 'A10', 'A40', 'H100', 'H200', 'B200', 'GB200', 'L4', 'L40', 'L40S', 'T4', 'V100', 'P100', 'K80', 'RTX4090', 'RTX3090', 'RTX6000', 'MI300X', 'MI250X', 'TPU-V4', 'TPU-V5E'];
+
+const MEMORY = /^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|K|M|G|T|P|E|m)?$/;
+const UNIT_BYTES: Record<string, number> = { '': 1, m: 0.001, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, Pi: 1024 ** 5, Ei: 1024 ** 6 };
+
+/** Walks every `resources` mapping (targets, steps, deployments) for amounts that parse but are surely wrong. */
+function checkResources(doc: Document, sink: ProblemSink): void {
+  for (const section of ['compute', 'steps', 'deployments']) {
+    for (const owner of entries(doc, get(doc, doc.contents, section)?.value)) {
+      const res = get(doc, owner.value, 'resources');
+      if (!res) continue;
+      const where = describePath([section, owner.key]);
+      const gpu = get(doc, res.value, 'gpu');
+      if (gpu && isScalar(gpu.value)) {
+        const v = gpu.value.value;
+        const m = typeof v === 'string' ? /^([A-Za-z][A-Za-z0-9-]*)(?::([0-9]+))?$/.exec(v) : null;
+        if (m && m[2] !== undefined && Number(m[2]) === 0) {
+          sink.add('MLP040', spanOf(gpu.value)!, `\`${v}\` in ${where} asks for zero GPUs. Use a count of 1 or more, or remove \`gpu\`.`);
+        } else if (m && !KNOWN_GPUS.some((k) => k.toLowerCase() === m[1].toLowerCase())) {
+          const near = hint(m[1].toUpperCase(), KNOWN_GPUS, 'GPU type');
+          sink.add('MLP044', spanOf(gpu.value)!, `Unknown GPU type \`${m[1]}\` in ${where}.${near.startsWith(' Did') ? near : ` Known types include ${KNOWN_GPUS.slice(0, 8).join(', ')}; a type your cluster labels differently can be matched with \`nodeSelector\`.`}`, { severity: 'warning' });
+        }
+      }
+      const mem = get(doc, res.value, 'memory');
+      if (mem && isScalar(mem.value)) {
+        const raw = String(mem.value.value);
+        const m = MEMORY.exec(raw);
+        if (m) {
+          const bytes = Number(m[1]) * UNIT_BYTES[m[2] ?? ''];
+          if (bytes < 32 * 1024 * 1024) {
+            sink.add('MLP044', spanOf(mem.value)!, `Memory \`${raw}\` in ${where} is ${bytes < 1024 ? `${bytes} bytes` : `${Math.round(bytes / 1024)} KiB`}. Did you mean \`${m[1]}Gi\`? Quantities without a unit are bytes.`, { severity: 'warning' });
+          }
+        }
+      }
+    }
+  }
+}
+
+function checkMetrics(doc: Document, model: SpecModel, sink: ProblemSink): void {
+  const steps = model.symbols.get('step')!;
+  for (const use of model.metrics) {
+    const step = steps.get(use.step);
+    if (!step) continue; // Reported as an undefined step.
+    if (!get(doc, step.node, 'metrics')) {
+      sink.add('MLP031', use.span, `Step \`${use.step}\` declares no \`metrics\` file, so \`${use.metric}\` can never have a value. Add \`metrics: <path to a JSON file>\` to step \`${use.step}\`.`);
+    }
+  }
+  for (const expr of model.expressions) {
+    const clauses = expr.text.split('&&');
+    for (const c of clauses) {
+      if (!/^\s*[A-Za-z_][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_.-]*\s*(>=|<=|==|!=|>|<)\s*-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?\s*$/.test(c)) {
+        sink.add('MLP052', expr.span, `\`${c.trim()}\` in the gate of ${describePath([expr.context.section, expr.context.owner ?? ''])} is not a comparison. Write \`<step>.<metric> <op> <number>\` (op: >=, <=, >, <, ==, !=), joined by \`&&\`, for example \`evaluate.auc >= 0.85\`.`);
+        break;
+      }
+    }
+  }
+}
+
+function checkSecretsOnCommandLine(model: SpecModel, sink: ProblemSink): void {
+  for (const ref of model.references) {
+    if (ref.kind !== 'secret' || ref.syntax !== 'interpolation') continue;
+    const f = ref.context.field;
+    if (f[f.length - 1] === 'command') {
+      sink.add('MLP033', ref.fullSpan, `\`\${secrets.${ref.name}}\` in a command would show the secret in process lists and logs. Pass it through \`env\` instead, e.g. \`env: {${ref.name}: "\${secrets.${ref.name}}"}\`, and read the variable in your program.`);
+    }
+  }
+}
+
+function checkUnused(model: SpecModel, sink: ProblemSink): void {
+  const used = new Set(model.references.map((r) => `${r.kind}:${r.name}`));
+  const report = (kind: SymbolKind, code: Code, noun: string, how: (name: string) => string): void => {
+    for (const s of model.symbols.get(kind)!.values()) {
+      if (!used.has(`${kind}:${s.name}`)) sink.add(code, s.span, `${noun} \`${s.name}\` is never used. ${how(s.name)}`, { unnecessary: true });
+    }
+  };
+  report('param', 'MLP060', 'Param', (n) => `Reference it as \`\${params.${n}}\` in a command, or remove it.`);
+  report('dataset', 'MLP061', 'Dataset', (n) => `Reference it as \`\${datasets.${n}}\` in a step, or remove it.`);
+  report('secret', 'MLP062', 'Secret', (n) => `Pass it to a step with \`env: {${n}: "\${secrets.${n}}"}\`, or remove it.`);
+}
+
+export type { SpecReference, Node };
