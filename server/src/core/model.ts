@@ -240,6 +240,8 @@ function parseInterpolation(inner: string, at: number, full: Span, ctx: RefConte
       model.contextual.push({ name: 'model', span: full, context: ctx });
       return;
     default:
+      // `${HOME}`: a plain variable name is the shell's, as in any command line.
+      if (parts.length === 1 && /^[A-Za-z_][A-Za-z0-9_]*$/.test(ns)) return;
       bad(`\`${ns}\` is not a kind of reference. Use \`params\`, \`datasets\`, \`steps\`, \`outputs\`, \`secrets\` or (in a deployment's runtime) \`model\`.`);
   }
 }

@@ -20,7 +20,7 @@ export interface ParsedSpec {
   doc: Document.Parsed | null;
   /** Plain data for schema validation; undefined when the text could not be converted. */
   value: unknown;
-  /** True when YAML syntax is broken: structure and references are then not checked. */
+  /** True when the text is not a readable mapping (broken YAML, empty, a list...): structure and references are then not checked. */
   syntaxBroken: boolean;
   problems: Problem[];
 }
@@ -90,10 +90,13 @@ export function parseSpec(text: string, limits: ParseLimits = DEFAULT_LIMITS): P
     sink.add('MLP003', span, `Aliases expand to too much data (more than ${limits.maxAliasCount} alias uses, as in a "billion laughs" document), so the file was not checked further. Write the values out instead of using * aliases.`);
     return result;
   }
-  result.syntaxBroken = false;
-  if (doc.contents !== null && !isMap(doc.contents)) {
+  if (doc.contents === null) {
+    sink.add('MLP004', [0, firstLineEnd(text)], 'The spec is empty. Start with `apiVersion: mlpipeline/v1`, a `name` and at least one step under `steps:`.');
+  } else if (!isMap(doc.contents)) {
     const r = doc.contents.range;
     sink.add('MLP004', r ? [r[0], r[1]] : [0, firstLineEnd(text)], 'A pipeline spec must be a mapping of keys such as `apiVersion`, `name` and `steps`.');
+  } else {
+    result.syntaxBroken = false;
   }
   return result;
 }

@@ -42,6 +42,7 @@ function describeError(doc: Document, err: ErrorObject): Described | undefined {
   // A key that fails `propertyNames` (a name pattern, or a list of keys allowed in this variant).
   if (propertyName !== undefined) {
     if (err.keyword === 'propertyNames') return undefined; // The nested error carries the details.
+    const where = path.length === 1 && SECTION_NOUNS[path[0]] ? `\`${path[0]}\`` : describePath(path);
     const entry = entries(doc, here.node).find((e) => e.key === propertyName);
     const span = spanOf(entry?.keyNode) ?? valueSpan;
     if (err.keyword === 'enum') {
@@ -50,6 +51,10 @@ function describeError(doc: Document, err: ErrorObject): Described | undefined {
       return { code: path[0] === 'compute' ? 'MLP053' : 'MLP011', span, message: `\`${propertyName}\` does not belong in ${where}. ${why}${hint(propertyName, allowed, 'x').startsWith(' Did') ? hint(propertyName, allowed, 'x') : ''}` };
     }
     const msg = parent?.patternErrorMessage ?? parent?.errorMessage ?? 'Use letters, digits, `-` and `_`, starting with a letter.';
+    // A key that exists, but only in another variant (a kubernetes-only key on a local target, say).
+    if (/\/(then|else)\/propertyNames\//.test(err.schemaPath)) {
+      return { code: path[0] === 'compute' ? 'MLP053' : 'MLP011', span, message: `\`${propertyName}\` does not belong in ${where}. ${msg}` };
+    }
     return { code: 'MLP016', span, message: `\`${propertyName}\` is not a valid name in ${where}. ${msg}` };
   }
   // Checked with a more precise message by the semantic pass.
@@ -69,7 +74,8 @@ function describeError(doc: Document, err: ErrorObject): Described | undefined {
     }
     case 'type': {
       const expected = String((err.params as { type: string }).type).replace(/,/g, ' or ');
-      return { code: codeForField(path, 'MLP012'), span: valueSpan, message: `${cap(field)} in ${where} must be ${article(expected)}${expected}, not ${article(typeOf(err.data))}${typeOf(err.data)}.` };
+      const how = parent?.patternErrorMessage ?? parent?.errorMessage;
+      return { code: codeForField(path, 'MLP012'), span: valueSpan, message: `${cap(field)} in ${where} must be ${article(expected)}${expected}, not ${article(typeOf(err.data))}${typeOf(err.data)}.${how ? ` ${how}` : ''}` };
     }
     case 'enum': {
       const allowed = (err.params as { allowedValues: unknown[] }).allowedValues.map(String);
@@ -103,6 +109,8 @@ function describeError(doc: Document, err: ErrorObject): Described | undefined {
       return { code: 'MLP015', span: path.length ? keySpan : rootSpan(doc), message: `${cap(field)} in ${where} ${err.message ?? 'has the wrong size'}.` };
     case 'if':
       return undefined; // The failing `then` branch reports the real problem.
+    case 'propertyNames':
+      return undefined; // The nested error, which carries the property name, reports it.
     case 'anyOf':
     case 'oneOf':
       return { code: 'MLP019', span: valueSpan, message: `${cap(field)} in ${where} matches none of the allowed forms.${parent?.description ? ` ${parent.description}` : ''}` };

@@ -2,7 +2,7 @@ import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import schemaJson from '../../../schemas/mlpipeline.schema.json';
 
 /** The published JSON Schema; the single source of truth for structure, hover text and completion. */
-export const SPEC_SCHEMA = schemaJson as JsonSchema;
+export const SPEC_SCHEMA = schemaJson as unknown as JsonSchema;
 
 /** The subset of JSON Schema (plus VS Code's extensions) that the language features read. */
 export interface JsonSchema {

@@ -177,6 +177,14 @@ function paramInfos(doc: Document): Map<string, ParamInfo> {
   return out;
 }
 
+function fitsType(value: unknown, type: ParamType): boolean {
+  if (type === 'int') return typeof value === 'number' && Number.isInteger(value);
+  if (type === 'float') return typeof value === 'number';
+  if (type === 'bool') return typeof value === 'boolean';
+  if (type === 'string') return typeof value === 'string';
+  return true;
+}
+
 /** Returns why a value does not fit a param, or undefined when it fits. */
 function misfit(value: unknown, p: ParamInfo): string | undefined {
   switch (p.type) {
@@ -220,7 +228,8 @@ function checkParams(doc: Document, sink: ProblemSink): void {
       sink.add('MLP050', spanOf(e.keyNode)!, `\`values\` applies only to enum params; param \`${p.key}\` is ${info.type}. Set \`type: enum\` or remove \`values\`.`);
     }
     const def = get(doc, p.value, 'default');
-    if (def && isScalar(def.value)) {
+    // The schema checks the default's type; this checks what it cannot: bounds and enum values.
+    if (def && isScalar(def.value) && fitsType(def.value.value, info.type)) {
       const why = misfit(def.value.value, info);
       if (why) sink.add('MLP050', spanOf(def.value)!, `The default of param \`${p.key}\` (${info.type}) ${why}.`);
     }
@@ -277,10 +286,9 @@ function checkResources(doc: Document, sink: ProblemSink): void {
       const gpu = get(doc, res.value, 'gpu');
       if (gpu && isScalar(gpu.value)) {
         const v = gpu.value.value;
-        const m = typeof v === 'string' ? /^([A-Za-z][A-Za-z0-9-]*)(?::([0-9]+))?$/.exec(v) : null;
-        if (m && m[2] !== undefined && Number(m[2]) === 0) {
-          sink.add('MLP040', spanOf(gpu.value)!, `\`${v}\` in ${where} asks for zero GPUs. Use a count of 1 or more, or remove \`gpu\`.`);
-        } else if (m && !KNOWN_GPUS.some((k) => k.toLowerCase() === m[1].toLowerCase())) {
+        // Syntax (and a zero count) is the schema's; this only knows GPU type names.
+        const m = typeof v === 'string' ? /^([A-Za-z][A-Za-z0-9-]*)(?::([1-9][0-9]*))?$/.exec(v) : null;
+        if (m && !KNOWN_GPUS.some((k) => k.toLowerCase() === m[1].toLowerCase())) {
           const near = hint(m[1].toUpperCase(), KNOWN_GPUS, 'GPU type');
           sink.add('MLP044', spanOf(gpu.value)!, `Unknown GPU type \`${m[1]}\` in ${where}.${near.startsWith(' Did') ? near : ` Known types include ${KNOWN_GPUS.slice(0, 8).join(', ')}; a type your cluster labels differently can be matched with \`nodeSelector\`.`}`, { severity: 'warning' });
         }
@@ -292,7 +300,7 @@ function checkResources(doc: Document, sink: ProblemSink): void {
         if (m) {
           const bytes = Number(m[1]) * UNIT_BYTES[m[2] ?? ''];
           if (bytes < 32 * 1024 * 1024) {
-            sink.add('MLP044', spanOf(mem.value)!, `Memory \`${raw}\` in ${where} is ${bytes < 1024 ? `${bytes} bytes` : `${Math.round(bytes / 1024)} KiB`}. Did you mean \`${m[1]}Gi\`? Quantities without a unit are bytes.`, { severity: 'warning' });
+            sink.add('MLP044', spanOf(mem.value)!, `Memory \`${raw}\` in ${where} is ${bytes < 1024 ? `${bytes} bytes` : `${Math.round(bytes / 1024)} KiB`}. Did you mean \`${m[1]}Mi\` or \`${m[1]}Gi\`? Quantities without a unit are bytes.`, { severity: 'warning' });
           }
         }
       }

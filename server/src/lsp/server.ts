@@ -12,7 +12,9 @@ export function startServer(connection: Connection): void {
   const documents = new TextDocuments(TextDocument);
   const settingsCache = new Map<string, Promise<ServerSettings>>();
   /** The newest version each document was scheduled to validate; older work is dropped. */
-  const scheduled = new Map<string, { version: number; timer: NodeJS.Immediate }>();
+  const scheduled = new Map<string, { version: number; timer: NodeJS.Timeout }>();
+  /** How long the last validation of each document took: the wait before the next one scales with it. */
+  const costMs = new Map<string, number>();
   let canPullSettings = false;
 
   connection.onInitialize((params: InitializeParams): InitializeResult => {
@@ -33,11 +35,16 @@ export function startServer(connection: Connection): void {
     return s;
   }
 
-  /** Queues validation; a newer change for the same document cancels what is still queued. */
+  /**
+   * Queues validation; a newer change for the same document cancels what is still queued. The wait is
+   * half the last validation's cost (at most 100 ms): a cheap document is validated at once, and a burst
+   * of edits to an expensive one is validated once, for its newest version.
+   */
   function schedule(doc: TextDocument): void {
     const prev = scheduled.get(doc.uri);
-    if (prev) clearImmediate(prev.timer);
-    const timer = setImmediate(() => void validate(doc.uri, doc.version));
+    if (prev) clearTimeout(prev.timer);
+    const wait = Math.min(100, Math.floor((costMs.get(doc.uri) ?? 0) / 2));
+    const timer = setTimeout(() => void validate(doc.uri, doc.version), wait);
     scheduled.set(doc.uri, { version: doc.version, timer });
   }
 
@@ -51,10 +58,12 @@ export function startServer(connection: Connection): void {
       await connection.sendDiagnostics({ uri, version, diagnostics: [] });
       return;
     }
+    const started = performance.now();
     const analysis = analyzeSpec(doc.getText(), {
       limits: { maxBytes: settings.validation.maxFileSize * 1024 },
       unusedHints: settings.validation.unusedHints,
     });
+    costMs.set(uri, performance.now() - started);
     await connection.sendDiagnostics({ uri, version, diagnostics: toDiagnostics(analysis.problems, uri) });
   }
 
@@ -62,8 +71,9 @@ export function startServer(connection: Connection): void {
   documents.onDidChangeContent((e) => schedule(e.document));
   documents.onDidClose((e) => {
     const pending = scheduled.get(e.document.uri);
-    if (pending) clearImmediate(pending.timer);
+    if (pending) clearTimeout(pending.timer);
     scheduled.delete(e.document.uri);
+    costMs.delete(e.document.uri);
     settingsCache.delete(e.document.uri);
     void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
   });
