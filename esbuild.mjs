@@ -28,7 +28,8 @@ const builds = [
 ];
 
 if (existsSync('test/e2e/suite/index.ts')) {
-  builds.push({ ...node, entryPoints: { 'test/e2e/suite/index': 'test/e2e/suite/index.ts' }, external: ['vscode'], minify: false });
+  // mocha stays external: it resolves from node_modules when the extension host loads the suite.
+  builds.push({ ...node, entryPoints: { 'test/e2e/suite/index': 'test/e2e/suite/index.ts' }, external: ['vscode', 'mocha'], minify: false });
 }
 
 // Each panel is a folder under webviews/src with a main.ts; they run in the browser sandbox of a webview.

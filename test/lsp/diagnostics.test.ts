@@ -154,7 +154,7 @@ describe('LSP over stdio: bad input never takes the server down', () => {
       const diags = await client.diagnostics(uri, 1, 1000);
       assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
       assert.ok(diags.length > 0, 'at least one diagnostic');
-      assert.ok(diags.every((d) => typeof d.code === 'string' && d.message.length > 0));
+      assert.ok(diags.every((d) => typeof d.code === 'string' && typeof d.message === 'string' && d.message.length > 0));
       // Still alive: a good document right after validates normally.
       const ok = `file:///bad/after-${name.replace(/\W+/g, '-')}.mlpipeline.yaml`;
       await client.open(ok, SPEC);

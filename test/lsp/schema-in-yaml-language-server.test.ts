@@ -42,6 +42,6 @@ describe('schemas/mlpipeline.schema.json in yaml-language-server', () => {
     assert.ok(at.includes('preempt'), JSON.stringify(diags));
     const timeout = diags.find((d) => textAt(text, d.range) === '6 hours');
     assert.ok(timeout, JSON.stringify(diags));
-    assert.match(timeout.message, /duration/i, 'patternErrorMessage is shown');
+    assert.match(String(timeout.message), /duration/i, 'patternErrorMessage is shown');
   });
 });
