@@ -1,8 +1,12 @@
 import { readFileSync, statSync } from 'node:fs';
 import { relative } from 'node:path';
 import { analyzeSpec } from '../../../server/src/core/validate';
+import { UsageError } from './args';
 import { findSpecs } from './find-specs';
 import { counts, formatJson, formatSarif, formatText, type FileResult, type Format } from './formats';
+import { runCommand } from './run';
+import { compareCommand, lineageCommand, logsCommand, runsCommand, showCommand } from './runs';
+import { sweepCommand } from './sweep';
 
 declare const MLPIPELINE_VERSION: string;
 const VERSION = typeof MLPIPELINE_VERSION === 'string' ? MLPIPELINE_VERSION : '0.0.0-dev';
@@ -14,16 +18,38 @@ Commands:
                         current folder). Exit code 1 when any error is found, 0 otherwise.
     --format text|json|sarif   Output format (default: text)
     --no-hints                 Leave out hints such as unused params
+  run [spec]            Run the pipeline on the local executor; unchanged steps are skipped (cached).
+    --step NAME                Run this step and what it depends on (repeatable)
+    --set params.NAME=VALUE    Override a param (repeatable)
+    --force                    Run every step even when its inputs are unchanged
+    --jobs N                   At most N steps at once (default: CPU count)
+    --label TEXT               A label stored with the run
+    --target NAME              Compute target for steps that name none
+    --json                     Print the run record as JSON instead of the live log
+  sweep NAME [spec]     Run a sweep's trials (each an ordinary, cached run) and report the best
+    --jobs N                   Trials at once (default: the sweep's maxParallel)
+  runs [--json]         List recorded runs, newest first (--spec PATH, --limit N)
+  show RUN [--json]     One run: params, git commit, steps, metrics, input and output hashes
+  compare RUN RUN...    Params, metrics and output hashes side by side (--only-diff, --json)
+  lineage [ARTIFACT]    Dataset -> step -> output edges with runs and commits (--run RUN, --json)
+  logs RUN              A run's logs (--step NAME, --follow)
 
 Options:
   --help, -h     Show this help
   --version      Show the version
 `;
 
-/** Thrown for wrong command lines: printed with the usage, exit code 2. */
-class UsageError extends Error {}
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  run: runCommand,
+  sweep: sweepCommand,
+  runs: runsCommand,
+  show: showCommand,
+  compare: compareCommand,
+  lineage: lineageCommand,
+  logs: logsCommand,
+};
 
-export function main(argv: string[]): number {
+export async function main(argv: string[]): Promise<number> {
   try {
     const [command, ...rest] = argv;
     if (!command || command === '--help' || command === '-h' || command === 'help') {
@@ -35,6 +61,8 @@ export function main(argv: string[]): number {
       return 0;
     }
     if (command === 'validate') return validateCommand(rest);
+    const run = COMMANDS[command];
+    if (run) return await run(rest);
     throw new UsageError(`Unknown command \`${command}\`.`);
   } catch (e) {
     if (e instanceof UsageError) {
@@ -88,5 +116,5 @@ function check(file: string, bytes: Buffer, hints: boolean): FileResult {
 }
 
 if (require.main === module) {
-  process.exitCode = main(process.argv.slice(2));
+  void main(process.argv.slice(2)).then((code) => (process.exitCode = code));
 }
