@@ -271,7 +271,8 @@ function checkCompute(doc: Document, sink: ProblemSink): void {
   }
 }
 
-const KNOWN_GPUS = ['A100', 'A100-80GB', 'A10G', 'A10', 'A40', 'H100', 'H200', 'B200', 'GB200', 'L4', 'L40', 'L40S', 'T4', 'V100', 'P100', 'K80', 'RTX4090', 'RTX3090', 'RTX6000', 'MI300X', 'MI250X', 'TPU-V4', 'TPU-V5E'];
+/** GPU type names the semantic pass knows (MLP044 warns on others); completion offers them for `resources.gpu`. */
+export const KNOWN_GPUS = ['A100', 'A100-80GB', 'A10G', 'A10', 'A40', 'H100', 'H200', 'B200', 'GB200', 'L4', 'L40', 'L40S', 'T4', 'V100', 'P100', 'K80', 'RTX4090', 'RTX3090', 'RTX6000', 'MI300X', 'MI250X', 'TPU-V4', 'TPU-V5E'];
 
 const MEMORY = /^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|K|M|G|T|P|E|m)?$/;
 const UNIT_BYTES: Record<string, number> = { '': 1, m: 0.001, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, Pi: 1024 ** 5, Ei: 1024 ** 6 };

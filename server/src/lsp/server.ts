@@ -1,7 +1,8 @@
 import { TextDocuments, TextDocumentSyncKind, type Connection, type InitializeParams, type InitializeResult } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { analyzeSpec } from '../core/validate';
+import { analyzeSpec, type SpecAnalysis, type ValidationOptions } from '../core/validate';
 import { toDiagnostics } from '../service/diagnostics';
+import { featureCapabilities, registerFeatures } from './features';
 import { DEFAULT_SETTINGS, readSettings, type ServerSettings } from './settings';
 
 /**
@@ -15,12 +16,40 @@ export function startServer(connection: Connection): void {
   const scheduled = new Map<string, { version: number; timer: NodeJS.Timeout }>();
   /** How long the last validation of each document took: the wait before the next one scales with it. */
   const costMs = new Map<string, number>();
+  /** The latest analysis per document, for its version and options: language features are served from it. */
+  const analyses = new Map<string, { version: number; key: string; analysis: SpecAnalysis }>();
+  /** Settings as last resolved per document, so features analyze with the same options as validation. */
+  const knownSettings = new Map<string, ServerSettings>();
   let canPullSettings = false;
+
+  const analysisOptions = (s: ServerSettings): ValidationOptions => ({ limits: { maxBytes: s.validation.maxFileSize * 1024 }, unusedHints: s.validation.unusedHints });
+  const optionsKey = (s: ServerSettings): string => `${s.validation.maxFileSize}:${s.validation.unusedHints}`;
+
+  /**
+   * The analysis of a document's current text: the cached one when validation (or an earlier feature
+   * request) already analyzed this version with these settings, else one analysis, cached.
+   */
+  function analysisFor(uri: string, settings?: ServerSettings): SpecAnalysis | undefined {
+    const doc = documents.get(uri);
+    if (!doc) return undefined;
+    const s = settings ?? knownSettings.get(uri) ?? DEFAULT_SETTINGS;
+    const key = optionsKey(s);
+    const hit = analyses.get(uri);
+    if (hit && hit.version === doc.version && (hit.key === key || !settings)) return hit.analysis;
+    const started = performance.now();
+    const analysis = analyzeSpec(doc.getText(), analysisOptions(s));
+    costMs.set(uri, performance.now() - started);
+    analyses.set(uri, { version: doc.version, key, analysis });
+    return analysis;
+  }
+
+  const features = registerFeatures(connection, documents, (uri) => analysisFor(uri));
 
   connection.onInitialize((params: InitializeParams): InitializeResult => {
     canPullSettings = !!params.capabilities.workspace?.configuration;
+    features.onInitialize(params);
     return {
-      capabilities: { textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental } },
+      capabilities: { textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental }, ...featureCapabilities() },
       serverInfo: { name: 'mlpipeline-language-server', version: '0.1.0' },
     };
   });
@@ -30,6 +59,7 @@ export function startServer(connection: Connection): void {
     let s = settingsCache.get(uri);
     if (!s) {
       s = connection.workspace.getConfiguration({ scopeUri: uri, section: 'mlpipeline' }).then(readSettings, () => DEFAULT_SETTINGS);
+      void s.then((v) => knownSettings.set(uri, v));
       settingsCache.set(uri, s);
     }
     return s;
@@ -58,12 +88,8 @@ export function startServer(connection: Connection): void {
       await connection.sendDiagnostics({ uri, version, diagnostics: [] });
       return;
     }
-    const started = performance.now();
-    const analysis = analyzeSpec(doc.getText(), {
-      limits: { maxBytes: settings.validation.maxFileSize * 1024 },
-      unusedHints: settings.validation.unusedHints,
-    });
-    costMs.set(uri, performance.now() - started);
+    knownSettings.set(uri, settings);
+    const analysis = analysisFor(uri, settings)!;
     await connection.sendDiagnostics({ uri, version, diagnostics: toDiagnostics(analysis.problems, uri) });
   }
 
@@ -75,10 +101,13 @@ export function startServer(connection: Connection): void {
     scheduled.delete(e.document.uri);
     costMs.delete(e.document.uri);
     settingsCache.delete(e.document.uri);
+    knownSettings.delete(e.document.uri);
+    analyses.delete(e.document.uri);
     void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
   });
   connection.onDidChangeConfiguration(() => {
     settingsCache.clear();
+    knownSettings.clear();
     for (const doc of documents.all()) schedule(doc);
   });
 

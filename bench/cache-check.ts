@@ -1,0 +1,148 @@
+/**
+ * How long does "did anything change?" take on a 10,000-file dataset?
+ *
+ *   node --import tsx bench/cache-check.ts [--files N] [--runs N]
+ *
+ * Builds N small files (1-4 KiB, nested folders) in a temporary folder, hashes the folder cold (no stat
+ * cache), then times the no-change check the way a new `mlpipeline run` does it: a new ContentHasher that
+ * loads the stat cache from disk, hashes the folder, saves. Each warm figure is the median of --runs runs,
+ * measured both in this process and in fresh child processes (cold JIT, as a new CLI process would be;
+ * Node's start-up is not counted). The same is then measured with one file changed before each run.
+ * Target: the no-change check within 200 ms.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { ContentHasher } from '../client/src/runtime/hashing';
+
+const TARGET_MS = 200;
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+interface Check {
+  ms: number;
+  hash: string;
+  filesRead: number;
+  cacheHits: number;
+}
+
+/** One check as a new process would do it: construct, hash the folder, save. */
+async function check(root: string): Promise<Check> {
+  const t0 = performance.now();
+  const hasher = new ContentHasher({ root });
+  const r = await hasher.hashPath('data');
+  await hasher.save();
+  const ms = performance.now() - t0;
+  return { ms, hash: r.hash, filesRead: hasher.stats.filesRead, cacheHits: hasher.stats.cacheHits };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** Runs one check in a fresh Node process (this file with --child) and returns its own timing. */
+function childCheck(root: string): Check {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--child', root], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`child failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Check;
+}
+
+/** Small deterministic PRNG (mulberry32), so every run builds the same dataset. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function buildDataset(root: string, files: number): number {
+  const rand = rng(42);
+  let bytes = 0;
+  const perDir = 100;
+  for (let i = 0; i < files; i++) {
+    const dir = join(root, 'data', `part-${Math.floor(i / (perDir * 10)) % 100}`, `shard-${Math.floor(i / perDir) % 10}`);
+    if (i % perDir === 0) mkdirSync(dir, { recursive: true });
+    const size = 1024 + Math.floor(rand() * 3073);
+    const buf = Buffer.allocUnsafe(size);
+    for (let j = 0; j < size; j++) buf[j] = Math.floor(rand() * 256);
+    writeFileSync(join(dir, `row-${String(i).padStart(6, '0')}.bin`), buf);
+    bytes += size;
+  }
+  return bytes;
+}
+
+function fileNo(i: number): string {
+  const perDir = 100;
+  return join('data', `part-${Math.floor(i / (perDir * 10)) % 100}`, `shard-${Math.floor(i / perDir) % 10}`, `row-${String(i).padStart(6, '0')}.bin`);
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--child') {
+    const r = await check(process.argv[3]);
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+    return;
+  }
+  const files = arg('--files', 10_000);
+  const runs = arg('--runs', 5);
+  const root = mkdtempSync(join(tmpdir(), 'mlp-bench-'));
+  try {
+    const bytes = buildDataset(root, files);
+
+    const cold = await check(root);
+    if (cold.filesRead !== files) throw new Error(`cold run read ${cold.filesRead} files, expected ${files}`);
+    const cacheBytes = statSync(join(root, '.mlpipeline', 'cache', 'stat-cache.txt')).size;
+
+    const warmIn: Check[] = [];
+    for (let i = 0; i < runs; i++) warmIn.push(await check(root));
+    const warmChild: Check[] = [];
+    for (let i = 0; i < runs; i++) warmChild.push(childCheck(root));
+    for (const w of [...warmIn, ...warmChild]) {
+      if (w.hash !== cold.hash) throw new Error('warm hash differs from the cold hash');
+      if (w.filesRead !== 0) throw new Error(`a no-change check read ${w.filesRead} files`);
+    }
+
+    // One changed file before each run (a different file each time, same size, new bytes).
+    const changedIn: Check[] = [];
+    const changedChild: Check[] = [];
+    for (let i = 0; i < runs * 2; i++) {
+      const f = join(root, fileNo((i * 997) % files));
+      const size = statSync(f).size;
+      writeFileSync(f, Buffer.alloc(size, i + 1));
+      const r = i < runs ? await check(root) : childCheck(root);
+      if (r.hash === cold.hash) throw new Error('a changed file did not change the folder hash');
+      if (r.filesRead < 1) throw new Error('the changed file was not read');
+      (i < runs ? changedIn : changedChild).push(r);
+    }
+
+    const fmt = (n: number): string => n.toFixed(1).padStart(9);
+    const reads = (cs: Check[]): string => String(Math.max(...cs.map((c) => c.filesRead))).padStart(10);
+    const line = (label: string, ms: number, r: string, target = ''): string => `${label.padEnd(44)}${fmt(ms)}${r}  ${target}`;
+    console.log(`node ${process.version}, ${files} files, ${(bytes / 1024 / 1024).toFixed(1)} MiB, stat cache ${(cacheBytes / 1024).toFixed(0)} KiB, median of ${runs}`);
+    console.log(`${'check'.padEnd(44)}${'ms'.padStart(9)}${'max reads'.padStart(10)}  target`);
+    console.log(line('cold (no stat cache)', cold.ms, String(cold.filesRead).padStart(10)));
+    const ok = (ms: number): string => `<= ${TARGET_MS} ms: ${ms <= TARGET_MS ? 'met' : 'MISSED'}`;
+    const wi = median(warmIn.map((c) => c.ms));
+    const wc = median(warmChild.map((c) => c.ms));
+    console.log(line('warm, no change (same process)', wi, reads(warmIn), ok(wi)));
+    console.log(line('warm, no change (fresh process)', wc, reads(warmChild), ok(wc)));
+    console.log(line('warm, one file changed (same process)', median(changedIn.map((c) => c.ms)), reads(changedIn)));
+    console.log(line('warm, one file changed (fresh process)', median(changedChild.map((c) => c.ms)), reads(changedChild)));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,226 @@
+import { closeSync, existsSync, openSync, readSync, statSync, watch } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import type { RunRecord, RunSummary } from '../runtime/records';
+import { RunStore } from '../runtime/run-store';
+import { one, parseArgs, UsageError } from './args';
+import { findSpecs } from './find-specs';
+import { duration, formatValue, paint, safe, table } from './output';
+
+/** Run stores this command can see: `--spec`'s, the current folder's, and those of specs below it. */
+function stores(spec: string | undefined): RunStore[] {
+  const roots = new Set<string>();
+  if (spec) roots.add(join(dirname(spec), '.mlpipeline', 'runs'));
+  else {
+    roots.add(join(process.cwd(), '.mlpipeline', 'runs'));
+    for (const s of findSpecs(process.cwd(), 3)) roots.add(join(dirname(s), '.mlpipeline', 'runs'));
+  }
+  return [...roots].filter((r) => existsSync(r)).map((r) => new RunStore(r));
+}
+
+async function findRun(all: RunStore[], prefix: string): Promise<{ store: RunStore; record: RunRecord }> {
+  const hits: { store: RunStore; id: string }[] = [];
+  const errors: string[] = [];
+  for (const store of all) {
+    try {
+      hits.push({ store, id: await store.resolveId(prefix) });
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
+  }
+  if (hits.length === 0) throw new UsageError(`No run matches \`${safe(prefix)}\`. List runs with \`mlpipeline runs\`.`);
+  if (hits.length > 1) throw new UsageError(`\`${safe(prefix)}\` matches runs in several workspaces; give more of the id.`);
+  const record = await hits[0].store.get(hits[0].id);
+  if (!record) throw new UsageError(`Run ${hits[0].id} could not be read.`);
+  return { store: hits[0].store, record };
+}
+
+const STATUS_COLOR: Record<string, string> = { succeeded: '32', cached: '32', failed: '31', cancelled: '33', skipped: '33', running: '34', pending: '2' };
+
+export async function runsCommand(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, ['--spec', '--limit'], ['--json']);
+  const all = stores(one(args, '--spec'));
+  const runs: (RunSummary & { workspace: string })[] = [];
+  for (const s of all) for (const r of await s.list()) runs.push({ ...r, workspace: relative(process.cwd(), dirname(dirname(s.root))) || '.' });
+  runs.sort((a, b) => (a.id < b.id ? 1 : -1));
+  if (args.flags.has('--json')) {
+    process.stdout.write(JSON.stringify(runs, null, 2) + '\n');
+    return 0;
+  }
+  if (runs.length === 0) {
+    process.stdout.write('No runs yet. Start one with `mlpipeline run`.\n');
+    return 0;
+  }
+  const limit = Number(one(args, '--limit') ?? 50);
+  // Metrics that differ between the listed runs first: they are the ones worth a column.
+  const listed = runs.slice(0, limit);
+  const distinct = (k: string): number => new Set(listed.map((r) => r.metrics[k])).size;
+  const metricKeys = [...new Set(listed.flatMap((r) => Object.keys(r.metrics)))].sort((a, b) => distinct(b) - distinct(a) || a.localeCompare(b)).slice(0, 6);
+  const rows = runs.slice(0, limit).map((r) => [
+    r.id,
+    r.status,
+    r.specName,
+    r.label ? safe(r.label).slice(0, 30) : '',
+    r.gitCommit ? r.gitCommit.slice(0, 8) : '',
+    Object.entries(r.params).map(([k, v]) => `${k}=${formatValue(v)}`).join(' ').slice(0, 40),
+    ...metricKeys.map((k) => (k in r.metrics ? formatValue(r.metrics[k]) : '')),
+  ]);
+  process.stdout.write(table(['run', 'status', 'spec', 'label', 'commit', 'params', ...metricKeys], rows));
+  if (runs.length > limit) process.stdout.write(`… ${runs.length - limit} older runs (--limit N to see more)\n`);
+  return 0;
+}
+
+export async function showCommand(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, ['--spec'], ['--json']);
+  if (args.positional.length !== 1) throw new UsageError('show takes one run id (or a unique prefix of one).');
+  const { record: r } = await findRun(stores(one(args, '--spec')), args.positional[0]);
+  if (args.flags.has('--json')) {
+    process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+    return 0;
+  }
+  const out: string[] = [];
+  out.push(`${paint('1', `Run ${r.id}`)}  ${paint(STATUS_COLOR[r.status] ?? '0', r.status)}${r.label ? `  "${safe(r.label)}"` : ''}`);
+  out.push(`spec      ${r.spec.name} (${safe(r.spec.path)}, sha256 ${r.spec.hash.slice(0, 12)})`);
+  out.push(`started   ${r.startedAt}${r.finishedAt ? `   took ${duration(Date.parse(r.finishedAt) - Date.parse(r.startedAt))}` : ''}`);
+  out.push(`git       ${r.git ? `${r.git.commit.slice(0, 12)}${r.git.branch ? ` (${safe(r.git.branch)})` : ''}${r.git.dirty ? ' + uncommitted changes' : ''}` : 'not a git repository'}`);
+  out.push(`target    ${r.target}${r.sweep ? `   sweep ${r.sweep.name} trial ${r.sweep.trial}` : ''}`);
+  out.push(`params    ${Object.entries(r.params).map(([k, v]) => `${k}=${formatValue(v)}`).join('  ') || '-'}`);
+  if (r.error) out.push(`error     ${safe(r.error)}`);
+  out.push('');
+  out.push(
+    table(
+      ['step', 'status', 'time', 'exit', 'metrics'],
+      Object.entries(r.steps).map(([name, s]) => [name, s.status + (s.cachedFrom ? ` (from ${s.cachedFrom})` : ''), duration(s.durationMs), s.exitCode === undefined || s.exitCode === null ? '' : String(s.exitCode), Object.entries(s.metrics ?? {}).map(([k, v]) => `${k}=${formatValue(v)}`).join(' ')]),
+    ).trimEnd(),
+  );
+  for (const [name, s] of Object.entries(r.steps)) {
+    const outs = Object.entries(s.outputs).map(([k, o]) => `${k}: ${safe(o.path)}${o.hash ? ` @${o.hash.slice(0, 12)}` : ''}`);
+    const ins = Object.entries(s.inputs).map(([p, h]) => `${safe(p)} @${h.slice(0, 12)}`);
+    if (outs.length || ins.length || s.error) {
+      out.push('');
+      out.push(`${paint('1', name)}  ${safe(s.command)}`);
+      if (ins.length) out.push(`  inputs   ${ins.join(', ')}`);
+      if (outs.length) out.push(`  outputs  ${outs.join(', ')}`);
+      if (s.error && s.status !== 'succeeded') out.push(`  ${paint('31', safe(s.error))}`);
+    }
+  }
+  process.stdout.write(out.join('\n') + '\n');
+  return 0;
+}
+
+export async function compareCommand(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, ['--spec'], ['--json', '--only-diff']);
+  if (args.positional.length < 2) throw new UsageError('compare takes two or more run ids.');
+  const all = stores(one(args, '--spec'));
+  const records = await Promise.all(args.positional.map(async (p) => (await findRun(all, p)).record));
+  const rows: { key: string; values: string[] }[] = [];
+  const add = (key: string, get: (r: RunRecord) => unknown): void => {
+    rows.push({ key, values: records.map((r) => {
+      const v = get(r);
+      return v === undefined ? '' : formatValue(v);
+    }) });
+  };
+  add('status', (r) => r.status);
+  add('commit', (r) => r.git?.commit.slice(0, 8));
+  add('spec', (r) => r.spec.hash.slice(0, 8));
+  for (const k of [...new Set(records.flatMap((r) => Object.keys(r.params)))].sort()) add(`params.${k}`, (r) => r.params[k]);
+  const metricKeys = [...new Set(records.flatMap((r) => Object.entries(r.steps).flatMap(([s, st]) => Object.keys(st.metrics ?? {}).map((m) => `${s}.${m}`))))].sort();
+  for (const k of metricKeys) {
+    const [s, ...m] = k.split('.');
+    add(`metrics.${k}`, (r) => r.steps[s]?.metrics?.[m.join('.')]);
+  }
+  for (const s of [...new Set(records.flatMap((r) => Object.keys(r.steps)))]) {
+    for (const o of [...new Set(records.flatMap((r) => Object.keys(r.steps[s]?.outputs ?? {})))]) add(`outputs.${s}.${o}`, (r) => r.steps[s]?.outputs[o]?.hash?.slice(0, 8));
+  }
+  const shown = args.flags.has('--only-diff') ? rows.filter((row) => new Set(row.values).size > 1) : rows;
+  if (args.flags.has('--json')) {
+    process.stdout.write(JSON.stringify({ runs: records.map((r) => r.id), rows: shown }, null, 2) + '\n');
+    return 0;
+  }
+  process.stdout.write(table(['', ...records.map((r) => r.id)], shown.map((row) => [row.key, ...row.values.map((v, i) => (new Set(row.values).size > 1 && i > 0 ? paint('33', v) : v))])));
+  if (args.flags.has('--only-diff') && shown.length === 0) process.stdout.write('The runs do not differ in params, metrics or outputs.\n');
+  return 0;
+}
+
+export async function lineageCommand(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, ['--spec', '--run'], ['--json']);
+  const all = stores(one(args, '--spec'));
+  const runId = one(args, '--run');
+  const records: RunRecord[] = [];
+  if (runId) records.push((await findRun(all, runId)).record);
+  else for (const s of all) for (const sum of await s.list()) {
+    const r = await s.get(sum.id);
+    if (r) records.push(r);
+  }
+  const edges = records.flatMap((r) => r.lineage.map((e) => ({ ...e, run: r.id, commit: r.git?.commit })));
+  const filter = args.positional[0];
+  // With an artifact (path, `step.output`, or a hash prefix), show what produced it and what used it.
+  const matches = (node: string): boolean => !filter || node.includes(filter);
+  const shown = filter ? edges.filter((e) => matches(e.from) || matches(e.to)) : edges;
+  if (args.flags.has('--json')) {
+    process.stdout.write(JSON.stringify(shown, null, 2) + '\n');
+    return 0;
+  }
+  if (shown.length === 0) {
+    process.stdout.write(filter ? `Nothing in the lineage matches \`${safe(filter)}\`.\n` : 'No lineage yet: run a pipeline first.\n');
+    return filter ? 1 : 0;
+  }
+  const short = (n: string): string => n.replace(/@([0-9a-f]{12})[0-9a-f]+/, '@$1');
+  for (const e of shown) process.stdout.write(`${safe(short(e.from))}  →  ${safe(short(e.to))}   (run ${e.run}${e.commit ? `, commit ${e.commit.slice(0, 8)}` : ''})\n`);
+  return 0;
+}
+
+export async function logsCommand(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, ['--spec', '--step'], ['--follow']);
+  if (args.positional.length !== 1) throw new UsageError('logs takes one run id.');
+  const { store, record } = await findRun(stores(one(args, '--spec')), args.positional[0]);
+  const wanted = args.values.get('--step');
+  for (const s of wanted ?? []) if (!record.steps[s]) throw new UsageError(`Run ${record.id} has no step \`${safe(s)}\`. Steps: ${Object.keys(record.steps).join(', ')}.`);
+  const steps = wanted ?? Object.keys(record.steps);
+  const follow = args.flags.has('--follow');
+  const offsets = new Map<string, number>();
+  const pump = (): void => {
+    for (const s of steps) {
+      const path = store.logPath(record.id, s);
+      if (!existsSync(path)) continue;
+      const size = statSync(path).size;
+      const from = offsets.get(s) ?? 0;
+      if (size <= from) continue;
+      const fd = openSync(path, 'r');
+      const buf = Buffer.alloc(size - from);
+      readSync(fd, buf, 0, buf.length, from);
+      closeSync(fd);
+      offsets.set(s, size);
+      const lines = buf.toString('utf8').split('\n');
+      if (lines[lines.length - 1] === '') lines.pop();
+      for (const l of lines) process.stdout.write(steps.length > 1 ? `${paint('36', `${s} |`)} ${safe(l)}\n` : `${safe(l)}\n`);
+    }
+  };
+  pump();
+  if (!follow) return 0;
+  // Follow until the run is no longer running (or Ctrl+C).
+  await new Promise<void>((resolve) => {
+    const dir = dirname(store.logPath(record.id, steps[0]));
+    let watcher: ReturnType<typeof watch> | undefined;
+    try {
+      watcher = watch(dir, () => pump());
+    } catch {
+      watcher = undefined;
+    }
+    const timer = setInterval(async () => {
+      pump();
+      const now = await store.get(record.id);
+      if (!now || now.status !== 'running') {
+        pump();
+        clearInterval(timer);
+        watcher?.close();
+        resolve();
+      }
+    }, 500);
+    process.once('SIGINT', () => {
+      clearInterval(timer);
+      watcher?.close();
+      resolve();
+    });
+  });
+  return 0;
+}

@@ -1,0 +1,404 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import type { PlannedStep, RunPlan } from '../../../server/src/core/plan';
+import { gitProvenance } from './git';
+import { detectGpus, GpuPool } from './gpus';
+import { ContentHasher, MissingPathError } from './hashing';
+import { lockPathFor, readLock, updateLockDataset, updateLockStep, writeLock, type LockFile } from './lock-file';
+import { runProcess } from './process';
+import type { ContentHash, LineageEdge, RunRecord, RunStatus, StepRecord, StepStatus } from './records';
+import { RunStore } from './run-store';
+import { computeCacheKey, StepCache } from './step-cache';
+
+/**
+ * Runs a plan on the local executor: steps in dependency order, independent ones in parallel, each
+ * skipped when its content-addressed cache entry is fresh, all of it recorded in the run store.
+ */
+
+export type EngineEvent =
+  | { type: 'run-started'; runId: string; steps: string[]; storePath: string }
+  | { type: 'step-started'; step: string; attempt: number; gpus?: number[] }
+  | { type: 'step-output'; step: string; text: string; stream: 'stdout' | 'stderr' }
+  | { type: 'step-finished'; step: string; status: StepStatus; durationMs: number; error?: string; metrics?: Record<string, number> }
+  | { type: 'run-finished'; runId: string; status: RunStatus; durationMs: number; error?: string };
+
+export interface RunOptions {
+  /** Absolute path of the spec; its folder is the workspace all relative paths start from. */
+  specPath: string;
+  specText: string;
+  plan: RunPlan;
+  /** Default: `<spec folder>/.mlpipeline/runs`. */
+  storeRoot?: string;
+  /** Run every step even when its cache entry is fresh. */
+  force?: boolean;
+  /** At most this many steps at once (default: CPU count, and each target's maxParallel). */
+  maxParallel?: number;
+  label?: string;
+  sweep?: { name: string; trial: number };
+  signal?: AbortSignal;
+  /** Secret values by name; default: the process environment. Values never reach records or logs. */
+  secret?: (name: string) => string | undefined;
+  onEvent?: (e: EngineEvent) => void;
+  /** GPU indices to use instead of asking nvidia-smi (tests, or to reserve devices). */
+  gpus?: number[];
+}
+
+export interface RunResult {
+  runId: string;
+  status: RunStatus;
+  record: RunRecord;
+}
+
+export async function runPlan(opts: RunOptions): Promise<RunResult> {
+  const started = performance.now();
+  const workspace = dirname(resolve(opts.specPath));
+  const store = new RunStore(opts.storeRoot ?? join(workspace, '.mlpipeline', 'runs'));
+  const hasher = new ContentHasher({ root: workspace });
+  const cache = new StepCache(join(workspace, '.mlpipeline', 'cache', 'steps'));
+  const emit = opts.onEvent ?? (() => {});
+  const plan = opts.plan;
+  const gpuIds = opts.gpus ?? (plan.steps.some((s) => s.gpu && s.targetType === 'local') ? (await detectGpus()).map((g) => g.index) : []);
+  const pool = new GpuPool(gpuIds);
+  const secret = opts.secret ?? ((n: string) => process.env[n]);
+
+  const record: RunRecord = {
+    schema: 1,
+    id: store.newRunId(),
+    ...(opts.label !== undefined ? { label: opts.label } : {}),
+    spec: { path: opts.specPath, name: plan.specName, hash: sha256(opts.specText) },
+    status: 'running',
+    startedAt: new Date().toISOString(),
+    params: plan.params,
+    git: await gitProvenance(workspace),
+    target: [...new Set(plan.steps.map((s) => s.target))].join(',') || 'local',
+    ...(opts.sweep ? { sweep: opts.sweep } : {}),
+    steps: Object.fromEntries(plan.steps.map((s) => [s.name, { status: 'pending', command: s.command, attempts: 0, inputs: {}, outputs: Object.fromEntries(Object.entries(s.outputs).map(([k, p]) => [k, { path: p }])), log: '' } satisfies StepRecord])),
+    lineage: [],
+  };
+  const writer = await store.create(record);
+  for (const s of plan.steps) record.steps[s.name].log = store.logPath(writer.id, s.name);
+  emit({ type: 'run-started', runId: writer.id, steps: plan.steps.map((s) => s.name), storePath: join(store.root, writer.id) });
+
+  const lockPath = lockPathFor(opts.specPath);
+  let lock: LockFile | undefined;
+  try {
+    lock = readLock(lockPath);
+  } catch {
+    lock = undefined; // A broken lock file is replaced by this run's; the old one is only a cache of hashes.
+  }
+  lock ??= { lockVersion: 1, spec: plan.specName, datasets: {}, steps: {} };
+
+  const internal = new AbortController();
+  const onAbort = (): void => internal.abort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const limit = Math.max(1, Math.min(opts.maxParallel ?? availableParallelism(), availableParallelism() * 4));
+
+  // Datasets are hashed once per run, before any step can change them.
+  const datasetHashes: Record<string, ContentHash> = {};
+  let runError: string | undefined;
+  try {
+    for (const [name, d] of Object.entries(plan.datasets)) {
+      if (!plan.steps.some((s) => s.datasets.includes(name)) || isRemote(d.uri)) continue;
+      const h = await hasher.hashPath(d.uri);
+      datasetHashes[name] = h.hash;
+      lock = updateLockDataset(lock, name, { uri: d.uri, hash: h.hash, files: h.files, bytes: h.bytes });
+    }
+  } catch (e) {
+    runError = e instanceof MissingPathError ? `Dataset file ${e.path} does not exist. Check its \`uri\` under \`datasets:\`, or create it.` : `Could not read a dataset: ${(e as Error).message}`;
+  }
+
+  const status = new Map<string, StepStatus>(plan.steps.map((s) => [s.name, 'pending']));
+  const outputsOf = new Map<string, Record<string, ContentHash>>();
+  const running = new Map<string, Promise<void>>();
+  const perTarget = new Map<string, number>();
+
+  const runStep = async (step: PlannedStep): Promise<void> => {
+    const rec = record.steps[step.name];
+    const t0 = performance.now();
+    const finishStep = async (st: StepStatus, error?: string): Promise<void> => {
+      status.set(step.name, st);
+      rec.status = st;
+      rec.finishedAt = new Date().toISOString();
+      rec.durationMs = Math.round(performance.now() - t0);
+      if (error) rec.error = error;
+      await writer.update((r) => (r.steps[step.name] = { ...rec }));
+      emit({ type: 'step-finished', step: step.name, status: st, durationMs: rec.durationMs, ...(error ? { error } : {}), ...(rec.metrics ? { metrics: rec.metrics } : {}) });
+    };
+    rec.startedAt = new Date().toISOString();
+    status.set(step.name, 'running');
+
+    if (step.targetType !== 'local') return finishStep('failed', `Step \`${step.name}\` runs on compute target \`${step.target}\` (kubernetes), which the local executor cannot run. Run it with --target local, or wait for Kubernetes support.`);
+    if (step.gpu && step.gpu.count > pool.size) {
+      return finishStep('failed', `Step \`${step.name}\` asks for ${step.gpu.count} GPU${step.gpu.count > 1 ? 's' : ''}${step.gpu.type ? ` (${step.gpu.type}:${step.gpu.count})` : ''}, but this machine has ${pool.size} (nvidia-smi ${pool.size ? `lists ${pool.size}` : 'found none'}). Lower \`resources.gpu\`, or run the step on a Kubernetes target.`);
+    }
+
+    // Inputs: declared files and folders, local datasets, and the upstream outputs this step reads.
+    const inputs: Record<string, ContentHash> = {};
+    try {
+      for (const p of step.inputs) inputs[p] = (await hasher.hashPath(p)).hash;
+    } catch (e) {
+      if (e instanceof MissingPathError) return finishStep('failed', `Input \`${e.path}\` of step \`${step.name}\` does not exist. Create it, or fix \`inputs\` of the step.`);
+      return finishStep('failed', `Could not read the inputs of step \`${step.name}\`: ${(e as Error).message}`);
+    }
+    const upstream: Record<string, ContentHash> = {};
+    for (const ref of step.upstream) {
+      const [s, o] = ref.split('.');
+      const h = outputsOf.get(s)?.[o];
+      if (h) upstream[ref] = h;
+    }
+    rec.inputs = inputs;
+    const params = Object.fromEntries(step.params.map((p) => [p, plan.params[p]]));
+    const key = computeCacheKey({ command: step.command, env: step.env, params, inputs, upstream });
+    rec.cacheKey = key;
+    const lineageIn: string[] = [
+      ...step.datasets.filter((d) => datasetHashes[d]).map((d) => `dataset:${d}@${datasetHashes[d]}`),
+      ...Object.entries(inputs).filter(([p]) => !Object.values(plan.datasets).some((d) => d.uri === p)).map(([p, h]) => `file:${p}@${h}`),
+      ...Object.entries(upstream).map(([ref, h]) => `output:${ref}@${h}`),
+    ];
+    const stepNode = `step:${writer.id}/${step.name}`;
+
+    if (step.cache && !opts.force) {
+      const hit = await cache.lookup(key);
+      if (hit && (await cache.isFresh(hit, hasher))) {
+        rec.cachedFrom = hit.runId;
+        const declared = Object.fromEntries(Object.entries(hit.outputs).filter(([k]) => !k.startsWith('file:')));
+        rec.outputs = declared;
+        writer.appendLog(step.name, `Not run: inputs unchanged since run ${hit.runId}, whose outputs are still in place (its log: mlpipeline logs ${hit.runId} --step ${step.name}).\n`);
+        if (hit.metrics) rec.metrics = hit.metrics;
+        outputsOf.set(step.name, Object.fromEntries(Object.entries(declared).map(([k, v]) => [k, v.hash])));
+        addLineage(record, lineageIn, stepNode, step.name, declared);
+        lock = updateLockStep(lock!, step.name, { cacheKey: key, command: step.command, inputs, outputs: declared, params });
+        await writer.update((r) => (r.lineage = record.lineage));
+        return finishStep('cached');
+      }
+    }
+
+    // Secrets: looked up now, passed only through the environment.
+    const env: NodeJS.ProcessEnv = { ...process.env, ...step.env, PYTHONUNBUFFERED: '1', MLP_RUN_ID: writer.id, MLP_STEP: step.name };
+    for (const [v, name] of Object.entries(step.secretEnv)) {
+      const value = secret(name);
+      if (value === undefined) return finishStep('failed', `Secret \`${name}\` is not set. Export ${name} in the environment (CLI), or set it with "ML Pipeline: Set Secret" (VS Code).`);
+      env[v] = value;
+    }
+    const secretValues = Object.keys(step.secretEnv).map((v) => env[v]!).filter((s) => s.length >= 4);
+
+    let gpus: number[] = [];
+    if (step.gpu) {
+      gpus = await pool.acquire(step.gpu.count);
+      env.CUDA_VISIBLE_DEVICES = gpus.join(',');
+      rec.gpus = gpus;
+    } else if (pool.size > 0) {
+      env.CUDA_VISIBLE_DEVICES = ''; // A step that asked for no GPU must not grab one by accident.
+    }
+    try {
+      for (const p of Object.values(step.outputs)) mkdirSync(resolve(workspace, p.endsWith('/') ? p : dirname(p)), { recursive: true });
+      for (const p of [step.metrics, ...step.plots]) if (p) mkdirSync(resolve(workspace, dirname(p)), { recursive: true });
+    } catch (e) {
+      pool.release(gpus);
+      return finishStep('failed', `Could not create the output folders of step \`${step.name}\`: ${(e as Error).message}`);
+    }
+
+    let attempt = 0;
+    let error: string | undefined;
+    let final: StepStatus = 'failed';
+    for (;;) {
+      attempt++;
+      rec.attempts = attempt;
+      rec.status = 'running';
+      await writer.update((r) => (r.steps[step.name] = { ...rec }));
+      emit({ type: 'step-started', step: step.name, attempt, ...(gpus.length ? { gpus } : {}) });
+      const res = await runProcess({
+        command: step.command,
+        cwd: resolve(workspace, step.workdir),
+        env,
+        timeoutMs: step.timeoutMs,
+        signal: internal.signal,
+        onOutput: (chunk, stream) => {
+          const text = redact(chunk.toString('utf8'), secretValues);
+          writer.appendLog(step.name, text);
+          emit({ type: 'step-output', step: step.name, text, stream });
+        },
+      });
+      rec.exitCode = res.exitCode;
+      rec.signal = res.signal;
+      let reason: 'failure' | 'timeout' | 'oom' | undefined;
+      if (res.cancelled) {
+        final = 'cancelled';
+        error = 'Cancelled.';
+        break;
+      } else if (res.spawnError) {
+        error = `Could not start the command of step \`${step.name}\`: ${res.spawnError}.`;
+        break;
+      } else if (res.timedOut) {
+        reason = 'timeout';
+        error = `Step \`${step.name}\` timed out after ${formatMs(step.timeoutMs!)} and was stopped. Raise \`timeout\`, or make the step faster.`;
+      } else if (res.signal === 'SIGKILL') {
+        reason = 'oom';
+        error = `Step \`${step.name}\` was killed (SIGKILL), most often by the kernel's out-of-memory killer. Lower its memory use or batch size.`;
+      } else if (res.exitCode === 127) {
+        reason = 'failure';
+        error = `Step \`${step.name}\`: command not found (exit code 127). Check the program name in \`command\` and that it is installed and on PATH.`;
+      } else if (res.exitCode !== 0) {
+        reason = 'failure';
+        error = `Step \`${step.name}\` failed with exit code ${res.exitCode ?? res.signal}. See its log above or with \`mlpipeline logs ${writer.id} --step ${step.name}\`.`;
+      } else {
+        error = await collectOutputs(step, rec, workspace, hasher);
+        if (!error) {
+          final = 'succeeded';
+          break;
+        }
+        break; // A step that exits 0 but writes bad outputs is not retried: rerunning would do the same.
+      }
+      if (attempt > step.retry.max || !step.retry.on.includes(reason)) break;
+      emit({ type: 'step-output', step: step.name, text: `${error} Retrying (attempt ${attempt + 1} of ${step.retry.max + 1}).\n`, stream: 'stderr' });
+    }
+    pool.release(gpus);
+
+    if (final === 'succeeded') {
+      outputsOf.set(step.name, Object.fromEntries(Object.entries(rec.outputs).map(([k, v]) => [k, v.hash!])));
+      const outputs = Object.fromEntries(Object.entries(rec.outputs).map(([k, v]) => [k, { path: v.path, hash: v.hash! }]));
+      addLineage(record, lineageIn, stepNode, step.name, outputs);
+      const files = step.plots.map((p) => resolve(workspace, p)).filter((p) => existsSync(p));
+      if (files.length) rec.series = await writer.copySeries(step.name, files);
+      // Only complete, verified outputs are cached.
+      // Metrics and plot files count as outputs for freshness: a later run with other params rewrites them.
+      const tracked = { ...outputs };
+      for (const p of [step.metrics, ...step.plots]) if (p && existsSync(resolve(workspace, p))) tracked[`file:${p}`] = { path: p, hash: (await hasher.hashPath(p)).hash };
+      if (step.cache) await cache.record(key, { key, step: step.name, runId: writer.id, outputs: tracked, ...(rec.metrics ? { metrics: rec.metrics } : {}), createdAt: new Date().toISOString() });
+      lock = updateLockStep(lock!, step.name, { cacheKey: key, command: step.command, inputs, outputs, params });
+      await writer.update((r) => (r.lineage = record.lineage));
+    }
+    return finishStep(final, final === 'succeeded' ? undefined : error);
+  };
+
+  const skipDependants = async (): Promise<boolean> => {
+    let changed = false;
+    for (const s of plan.steps) {
+      if (status.get(s.name) !== 'pending') continue;
+      const bad = s.needs.find((n) => ['failed', 'cancelled', 'skipped'].includes(status.get(n) ?? ''));
+      if (bad || internal.signal.aborted || runError) {
+        const why = internal.signal.aborted ? 'Cancelled before it started.' : runError ? 'Not started: the run failed before this step.' : `Not run: step \`${bad}\` it depends on did not succeed.`;
+        const st: StepStatus = internal.signal.aborted ? 'cancelled' : 'skipped';
+        status.set(s.name, st);
+        record.steps[s.name].status = st;
+        record.steps[s.name].error = why;
+        await writer.update((r) => (r.steps[s.name] = { ...record.steps[s.name] }));
+        emit({ type: 'step-finished', step: s.name, status: st, durationMs: 0, error: why });
+        changed = true;
+      }
+    }
+    return changed;
+  };
+
+  // The scheduler: start every ready step up to the limits, then wait for one to finish.
+  for (;;) {
+    while (await skipDependants());
+    const ready = plan.steps.filter((s) => status.get(s.name) === 'pending' && s.needs.every((n) => !status.has(n) || status.get(n) === 'succeeded' || status.get(n) === 'cached'));
+    for (const s of ready) {
+      if (running.size >= limit) break;
+      const targetLimit = plan.targets[s.target]?.maxParallel ?? Infinity;
+      if ((perTarget.get(s.target) ?? 0) >= targetLimit) continue;
+      perTarget.set(s.target, (perTarget.get(s.target) ?? 0) + 1);
+      status.set(s.name, 'running');
+      const p = runStep(s)
+        .catch(async (e: Error) => {
+          status.set(s.name, 'failed');
+          record.steps[s.name].status = 'failed';
+          record.steps[s.name].error = `Internal error in step \`${s.name}\`: ${e.message}`;
+          await writer.update((r) => (r.steps[s.name] = { ...record.steps[s.name] })).catch(() => {});
+          emit({ type: 'step-finished', step: s.name, status: 'failed', durationMs: 0, error: record.steps[s.name].error });
+        })
+        .finally(() => {
+          running.delete(s.name);
+          perTarget.set(s.target, perTarget.get(s.target)! - 1);
+        });
+      running.set(s.name, p);
+    }
+    if (running.size === 0) break;
+    await Promise.race(running.values());
+  }
+  opts.signal?.removeEventListener('abort', onAbort);
+
+  const statuses = [...status.values()];
+  const final: RunStatus = internal.signal.aborted ? 'cancelled' : runError || statuses.some((s) => s === 'failed' || s === 'skipped') ? 'failed' : 'succeeded';
+  const failedStep = plan.steps.find((s) => status.get(s.name) === 'failed');
+  const error = final === 'cancelled' ? 'Cancelled by the user.' : runError ?? (failedStep ? record.steps[failedStep.name].error : undefined);
+  try {
+    writeLock(lockPath, lock!);
+    await hasher.save();
+  } catch (e) {
+    emit({ type: 'step-output', step: '', text: `Could not update ${lockPath}: ${(e as Error).message}\n`, stream: 'stderr' });
+  }
+  await writer.finish(final, error);
+  const durationMs = Math.round(performance.now() - started);
+  emit({ type: 'run-finished', runId: writer.id, status: final, durationMs, ...(error ? { error } : {}) });
+  record.status = final;
+  return { runId: writer.id, status: final, record: (await store.get(writer.id)) ?? record };
+}
+
+/** After a zero exit: every declared output exists, metrics parse, then hashes. Returns an error or undefined. */
+async function collectOutputs(step: PlannedStep, rec: StepRecord, workspace: string, hasher: ContentHasher): Promise<string | undefined> {
+  for (const [name, p] of Object.entries(step.outputs)) {
+    if (!existsSync(resolve(workspace, p))) return `Step \`${step.name}\` exited 0 but did not write its output \`${name}\` at \`${p}\`. Make the command write there, or fix \`outputs\`.`;
+  }
+  if (step.metrics) {
+    const file = resolve(workspace, step.metrics);
+    if (!existsSync(file)) return `Step \`${step.name}\` exited 0 but did not write its metrics file \`${step.metrics}\`.`;
+    const parsed = parseMetrics(readFileSync(file, 'utf8'));
+    if (typeof parsed === 'string') return `The metrics file \`${step.metrics}\` of step \`${step.name}\` ${parsed} Its outputs were not cached.`;
+    rec.metrics = parsed;
+  }
+  for (const [name, p] of Object.entries(step.outputs)) rec.outputs[name] = { path: p, hash: (await hasher.hashPath(p)).hash };
+  return undefined;
+}
+
+/** A JSON object of numbers; nested objects flatten to `a.b`. Returns an error sentence or the metrics. */
+export function parseMetrics(text: string): Record<string, number> | string {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    return `is not valid JSON (${(e as Error).message}).`;
+  }
+  if (!data || typeof data !== 'object' || Array.isArray(data)) return 'must be a JSON object of numbers, like {"auc": 0.91}.';
+  const out: Record<string, number> = {};
+  const walk = (o: Record<string, unknown>, prefix: string): string | undefined => {
+    for (const [k, v] of Object.entries(o)) {
+      if (typeof v === 'number' && Number.isFinite(v)) out[prefix + k] = v;
+      else if (v && typeof v === 'object' && !Array.isArray(v)) {
+        const err = walk(v as Record<string, unknown>, `${prefix}${k}.`);
+        if (err) return err;
+      } else if (typeof v === 'boolean') out[prefix + k] = v ? 1 : 0;
+      else return `has a value that is not a number at \`${prefix}${k}\`.`;
+    }
+    return undefined;
+  };
+  return walk(data as Record<string, unknown>, '') ?? out;
+}
+
+function addLineage(record: RunRecord, inputs: string[], stepNode: string, step: string, outputs: Record<string, { hash: ContentHash }>): void {
+  const edges: LineageEdge[] = [...inputs.map((from) => ({ from, to: stepNode })), ...Object.entries(outputs).map(([o, v]) => ({ from: stepNode, to: `output:${step}.${o}@${v.hash}` }))];
+  record.lineage.push(...edges);
+}
+
+/** Secret values never reach logs, even when a program prints them. */
+function redact(text: string, secrets: string[]): string {
+  let out = text;
+  for (const s of secrets) out = out.split(s).join('***');
+  return out;
+}
+
+function isRemote(uri: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//.test(uri);
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function formatMs(ms: number): string {
+  return ms >= 3_600_000 ? `${(ms / 3_600_000).toFixed(1)} h` : ms >= 60_000 ? `${(ms / 60_000).toFixed(1)} min` : `${(ms / 1000).toFixed(1)} s`;
+}
+
