@@ -190,3 +190,12 @@ describe('schema problems on exact ranges', () => {
     assert.match(found[1].message, /integer or object/);
   });
 });
+
+describe('semantic: the embedded local target', () => {
+  it('accepts `compute: local` without a `compute:` section, and suggests it for typos', () => {
+    assert.deepEqual(pairs(check(spec('steps:\n  a:\n    command: x\n    compute: local\n'))), []);
+    const found = check(spec('steps:\n  a:\n    command: x\n    compute: locl\n'));
+    assert.deepEqual(pairs(found), [['MLP021', 'locl']]);
+    assert.match(found[0].message, /Did you mean `local`\?/);
+  });
+});

@@ -91,8 +91,9 @@ export function planRun(analysis: SpecAnalysis, options: PlanOptions = {}): Plan
     if (!targets[options.target] && options.target !== 'local') errors.push(`There is no compute target \`${options.target}\`. Defined: ${Object.keys(targets).join(', ') || 'none'}.`);
     defaultTarget = options.target;
   }
-  if (!targets.local && !Object.keys(targets).length) targets.local = { type: 'local' };
-  defaultTarget ??= targets.local ? 'local' : Object.keys(targets)[0];
+  // `local`, the embedded executor, exists even when `compute:` does not name it.
+  if (!targets.local) targets.local = { type: 'local' };
+  defaultTarget ??= 'local';
 
   const edges = dependencyEdges(model);
   const order = topologicalOrder(edges);

@@ -49,8 +49,10 @@ function checkReferences(model: SpecModel, sink: ProblemSink): void {
       continue;
     }
     if (model.symbols.get(ref.kind)!.has(ref.name)) continue;
+    if (ref.kind === 'compute' && ref.name === 'local') continue; // The embedded executor always exists.
+    const candidates = ref.kind === 'compute' ? [...names(model, 'compute'), 'local'] : names(model, ref.kind);
     const u = UNDEFINED[ref.kind];
-    const near = hint(ref.name, names(model, ref.kind), u.noun);
+    const near = hint(ref.name, [...new Set(candidates)], u.noun);
     const what = ref.kind === 'step' && ref.context.section === 'steps' && ref.context.field[0] === 'needs' ? `\`${ref.name}\` in \`needs\`` : `\`${ref.name}\``;
     sink.add(u.code, ref.span, `Undefined ${u.noun} ${what}.${near}${near.startsWith(' Did') ? '' : ` ${u.fix}.`}`);
   }

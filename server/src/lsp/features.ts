@@ -2,7 +2,7 @@ import { CodeActionKind, ResponseError, ErrorCodes, type Connection, type Initia
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 import type { SpecAnalysis } from '../core/validate';
 import { codeActions } from '../service/code-actions';
-import { completion } from '../service/completion';
+import { completion, resolveCompletion, type CompletionData } from '../service/completion';
 import type { RunMetric } from '../service/hover';
 import { hover } from '../service/hover';
 import { inlayHints } from '../service/inlay-hints';
@@ -32,7 +32,7 @@ export interface SetRunMetricsParams {
 
 export function featureCapabilities(): ServerCapabilities {
   return {
-    completionProvider: { triggerCharacters: ['.', '{', '[', ',', ' '], resolveProvider: false },
+    completionProvider: { triggerCharacters: ['.', '{', '[', ',', ' '], resolveProvider: true },
     hoverProvider: true,
     definitionProvider: true,
     referencesProvider: true,
@@ -64,7 +64,12 @@ export function registerFeatures(connection: Connection, documents: TextDocument
 
   connection.onCompletion((p) => {
     const a = analysisFor(p.textDocument.uri);
-    return a ? completion(a, p.position, { snippets, lastRunMetrics: metricsFor(p.textDocument.uri), lockedDataset: lockedDatasetReader(p.textDocument.uri) }) : null;
+    return a ? completion(a, p.position, { snippets, uri: p.textDocument.uri, lastRunMetrics: metricsFor(p.textDocument.uri), lockedDataset: lockedDatasetReader(p.textDocument.uri) }) : null;
+  });
+  connection.onCompletionResolve((item) => {
+    const uri = (item.data as CompletionData | undefined)?.uri;
+    if (typeof uri !== 'string') return item;
+    return resolveCompletion(analysisFor(uri), item, { lastRunMetrics: metricsFor(uri), lockedDataset: lockedDatasetReader(uri) });
   });
   connection.onHover((p) => {
     const a = analysisFor(p.textDocument.uri);

@@ -1,8 +1,9 @@
 import { isMap, isPair, isScalar, isSeq, type Document, type Node, type Pair, type YAMLMap, type YAMLSeq } from 'yaml';
 import { CodeActionKind, type CodeAction, type Diagnostic, type Range, type TextEdit } from 'vscode-languageserver';
 import type { SpecModel, SpecReference, SymbolKind } from '../core/model';
-import type { Problem, Span } from '../core/problems';
+import type { Span } from '../core/problems';
 import type { JsonSchema } from '../core/schema';
+import { KNOWN_GPUS } from '../core/semantic';
 import { closest } from '../core/suggest';
 import type { SpecAnalysis } from '../core/validate';
 import { get } from '../core/yaml-nodes';
@@ -18,9 +19,11 @@ import { yamlScalar } from './completion';
  *   or remove the key; the const `apiVersion` is set to its one value;
  * - MLP010: add the missing required key with a placeholder value from the schema;
  * - MLP060-MLP062: remove the unused param, dataset or secret;
+ * - MLP044: an unknown GPU type to the closest known one (preferred);
  * - MLP001 (a `${...}` in a flow mapping): quote the value.
  * Never throws; diagnostics that no longer match the document are skipped.
  */
+/** `range` is the editor's selection; fixes are computed for the diagnostics the client passes (those in it). */
 export function codeActions(analysis: SpecAnalysis, uri: string, range: Range, diagnostics: readonly Diagnostic[]): CodeAction[] {
   const out: CodeAction[] = [];
   for (const d of diagnostics ?? []) {
@@ -30,7 +33,6 @@ export function codeActions(analysis: SpecAnalysis, uri: string, range: Range, d
       // A fix that cannot be computed is left out.
     }
   }
-  void range;
   return out;
 }
 
@@ -57,12 +59,14 @@ function fixesFor(analysis: SpecAnalysis, uri: string, diag: Diagnostic): CodeAc
   if (!problem) return [];
   const lines = analysis.parsed.lines;
   const span: Span = [lines.offset(diag.range.start), lines.offset(diag.range.end)];
+  const crlf = analysis.parsed.text.includes('\r\n');
   const fix = (title: string, edits: TextEdit[], preferred = false): CodeAction => ({
     title,
     kind: CodeActionKind.QuickFix,
     diagnostics: [diag],
     isPreferred: preferred || undefined,
-    edit: { changes: { [uri]: edits } },
+    // New lines use the document's line ending.
+    edit: { changes: { [uri]: crlf ? edits.map((e) => ({ ...e, newText: e.newText.replace(/\r?\n/g, '\r\n') })) : edits } },
   });
   const replace = (s: Span, newText: string): TextEdit => ({ range: lines.range(s), newText });
   const model = modelOf(analysis);
@@ -77,7 +81,7 @@ function fixesFor(analysis: SpecAnalysis, uri: string, diag: Diagnostic): CodeAc
     const candidates = kind === 'output' ? outputsOf(model, ref.owner ?? '') : [...(model.symbols.get(kind)?.keys() ?? [])];
     const near = closest(ref.name, candidates);
     if (near) out.push(fix(`Change to \`${near}\``, [replace(ref.span, near)], true));
-    const stub = createStub(analysis, doc, model, ref);
+    const stub = createStub(analysis, doc, ref);
     if (stub) out.push(fix(stub.title, [stub.edit]));
     return out;
   }
@@ -116,8 +120,10 @@ function fixesFor(analysis: SpecAnalysis, uri: string, diag: Diagnostic): CodeAc
     const m = /Missing required property `([^`]+)`/.exec(problem.message);
     if (!m) return [];
     const missing = m[1];
-    const at = span[0] === 0 && span[1] === 0 ? undefined : nodeAt(doc, span[0]);
-    const path = at?.onKey ? at.path : [];
+    // The problem is on the key of the mapping that lacks the property; at the root, on the first key.
+    const at = nodeAt(doc, span[0]);
+    const path = [at?.onKey ? at.path : undefined, []].find((p): p is string[] => !!p && !!mapAt(doc, p) && requiredProperties(schemaAt(p), valueAt(doc, p)).includes(missing));
+    if (!path) return [];
     const edit = addMapEntry(analysis, doc, path, missing, schemaAt([...path, missing]));
     return edit ? [fix(`Add \`${missing}\``, [edit], true)] : [];
   }
@@ -131,11 +137,21 @@ function fixesFor(analysis: SpecAnalysis, uri: string, diag: Diagnostic): CodeAc
     return edit ? [fix(`Remove unused ${noun} \`${sym.name}\``, [edit])] : [];
   }
 
+  if (code === 'MLP044' && doc) {
+    // An unknown GPU type: the closest known one, keeping the count.
+    const at = nodeAt(doc, span[0]);
+    const value = isScalar(at?.node) && typeof at!.node.value === 'string' ? at!.node.value : undefined;
+    const m = value !== undefined && at?.path[at.path.length - 1] === 'gpu' ? /^([A-Za-z][A-Za-z0-9-]*)(:[1-9][0-9]*)?$/.exec(value) : null;
+    const near = m ? closest(m[1], KNOWN_GPUS) : undefined;
+    if (!m || !near) return [];
+    const start = text.indexOf(m[1], span[0]);
+    return start >= 0 && start < span[1] ? [fix(`Change to \`${near}\``, [replace([start, start + m[1].length], near)], true)] : [];
+  }
+
   if (code === 'MLP001' && /must be quoted/.test(problem.message)) {
     const edits = quoteFlowReferences(analysis, diag.range.start.line);
     return edits.length ? [fix('Quote the `${...}` value', edits, true)] : [];
   }
-  void text;
   return [];
 }
 
@@ -160,9 +176,11 @@ function lineStartOf(text: string, offset: number): number {
   return text.lastIndexOf('\n', offset - 1) + 1;
 }
 
+/** Where the line holding `offset` ends, before its `\n` or `\r\n`. */
 function lineEndOf(text: string, offset: number): number {
   const i = text.indexOf('\n', offset);
-  return i < 0 ? text.length : i;
+  if (i < 0) return text.length;
+  return i > 0 && text[i - 1] === '\r' ? i - 1 : i;
 }
 
 function columnOf(text: string, offset: number): number {
@@ -293,8 +311,8 @@ function removeItem(analysis: SpecAnalysis, parent: YAMLMap | YAMLSeq, item: Pai
   // Block: whole lines, from the item's line (its `- ` included) to the end of its value.
   start = lineStartOf(text, start);
   end = contentEnd(text, endNode);
-  const stop = lineEndOf(text, end);
-  return { range: lines.range([start, Math.min(text.length, stop + 1)]), newText: '' };
+  const nl = text.indexOf('\n', end);
+  return { range: lines.range([start, nl < 0 ? text.length : nl + 1]), newText: '' };
 }
 
 function isPairLike(x: unknown): x is Pair {
@@ -302,7 +320,7 @@ function isPairLike(x: unknown): x is Pair {
 }
 
 /** A stub for an undefined step, dataset, param, compute target or secret, added to its section. */
-function createStub(analysis: SpecAnalysis, doc: Document, model: SpecModel, ref: SpecReference): { title: string; edit: TextEdit } | undefined {
+function createStub(analysis: SpecAnalysis, doc: Document, ref: SpecReference): { title: string; edit: TextEdit } | undefined {
   const name = ref.name;
   const text = analysis.parsed.text;
   const lines = analysis.parsed.lines;
@@ -328,7 +346,7 @@ function createStub(analysis: SpecAnalysis, doc: Document, model: SpecModel, ref
       return { title: `Add secret \`${name}\` to \`secrets\``, edit: { range: lines.range([at, at]), newText: `\n${' '.repeat(Math.max(0, col))}- ${name}` } };
     }
     if (get(doc, doc.contents, 'secrets')) return undefined;
-    return { title: `Add secret \`${name}\` to \`secrets\``, edit: appendSection(analysis, doc, `secrets: [${name}]`) };
+    return { title: `Add secret \`${name}\` to \`secrets\``, edit: appendSection(analysis, `secrets: [${name}]`) };
   }
   const e = entry[ref.kind];
   if (!e) return undefined;
@@ -351,8 +369,7 @@ function createStub(analysis: SpecAnalysis, doc: Document, model: SpecModel, ref
   }
   if (get(doc, doc.contents, e.section)) return undefined; // Present but not a mapping: leave it to the user.
   const body = ref.kind === 'param' ? `${e.section}:\n  ${name}: ${e.flow}` : `${e.section}:\n  ${name}:\n${e.block('    ')}`;
-  void model;
-  return { title, edit: appendSection(analysis, doc, body) };
+  return { title, edit: appendSection(analysis, body) };
 }
 
 /** A param stub typed after its sweep values when a sweep names it, else a string. */
@@ -370,10 +387,9 @@ function paramStub(doc: Document, ref: SpecReference): string {
 }
 
 /** A new top-level section at the end of the document. */
-function appendSection(analysis: SpecAnalysis, doc: Document, body: string): TextEdit {
+function appendSection(analysis: SpecAnalysis, body: string): TextEdit {
   const text = analysis.parsed.text;
   const lines = analysis.parsed.lines;
-  void doc;
   const end = text.length;
   const sep = text.length === 0 || text.endsWith('\n') ? '' : '\n';
   return { range: lines.range([end, end]), newText: `${sep}${body}\n` };
@@ -397,4 +413,3 @@ function quoteFlowReferences(analysis: SpecAnalysis, line: number): TextEdit[] {
   return edits;
 }
 
-export type { Problem };

@@ -1,5 +1,5 @@
 import type { Document } from 'yaml';
-import { CompletionItemKind, InsertTextFormat, InsertTextMode, type CompletionItem, type CompletionList, type Position } from 'vscode-languageserver';
+import { CompletionItemKind, InsertTextFormat, InsertTextMode, type CompletionItem, type CompletionList, type Position, type Range } from 'vscode-languageserver';
 import type { SpecModel, SymbolKind } from '../core/model';
 import type { JsonSchema } from '../core/schema';
 import { KNOWN_GPUS } from '../core/semantic';
@@ -7,16 +7,29 @@ import type { SpecAnalysis } from '../core/validate';
 import { get } from '../core/yaml-nodes';
 import { lineContext, modelOf, offsetAt, valueAt, type LineContext } from './cursor';
 import { describe, summary, type DescribeOptions } from './hover';
-import { allowedProperties, docOf, isNamedMap, requiredProperties, resolveRef, schemaAt, typesOf } from './schema-nav';
+import { allowedProperties, docOf, hasConditions, isNamedMap, requiredProperties, resolveRef, schemaAt, typesOf } from './schema-nav';
 
 export interface CompletionOptions extends DescribeOptions {
   /** The client accepts snippets (`completionItem.snippetSupport`); plain text otherwise. Default true. */
   snippets?: boolean;
+  /** The document's URI, carried in items resolved later (`CompletionData`). */
+  uri?: string;
 }
 
 const EMPTY: CompletionList = { isIncomplete: false, items: [] };
-/** Above this many candidates, items carry a one-line detail but no documentation (keeps big specs fast). */
+/**
+ * Above this many candidates, items carry no detail or documentation: the client asks for them with
+ * `completionItem/resolve` for the item it shows (see `resolveCompletion`). Keeps big specs fast.
+ */
 const DOC_LIMIT = 200;
+
+/** What `completionItem/resolve` needs to document an item: the named thing (and the spec's URI, set by the server). */
+export interface CompletionData {
+  kind: SymbolKind;
+  name: string;
+  owner?: string;
+  uri?: string;
+}
 
 /**
  * Completion at a position: keys and values from the schema, and names of the spec's own things where a
@@ -34,11 +47,28 @@ export function completion(analysis: SpecAnalysis, position: Position, options: 
   }
 }
 
+/** Fills in the detail and documentation of an item completion left out (large specs). Never throws. */
+export function resolveCompletion(analysis: SpecAnalysis | undefined, item: CompletionItem, options: DescribeOptions = {}): CompletionItem {
+  try {
+    const data = item.data as CompletionData | undefined;
+    const model = modelOf(analysis);
+    const doc = analysis?.parsed.doc;
+    if (!data || !model || !doc || typeof data.name !== 'string' || typeof data.kind !== 'string') return item;
+    const text = analysis!.parsed.text;
+    const detail = summary(model, doc, text, data.kind, data.name, data.owner);
+    const value = describe(model, doc, text, data.kind, data.name, data.owner, options);
+    return { ...item, detail: item.detail ?? detail, documentation: item.documentation ?? (value ? { kind: 'markdown', value } : undefined) };
+  } catch {
+    return item;
+  }
+}
+
 class Completer {
   private readonly model: SpecModel | undefined;
   private readonly doc: Document | null;
   private readonly text: string;
   private readonly snippets: boolean;
+  private readonly crlf: boolean;
 
   constructor(
     private readonly analysis: SpecAnalysis,
@@ -49,6 +79,7 @@ class Completer {
     this.doc = analysis.parsed.doc;
     this.text = analysis.parsed.text;
     this.snippets = options.snippets ?? true;
+    this.crlf = this.text.includes('\r\n');
   }
 
   run(): CompletionItem[] {
@@ -78,22 +109,32 @@ class Completer {
     return [...(this.model?.symbols.get('step')?.values() ?? [])].filter((s) => !!get(doc, s.node, 'metrics')).map((s) => s.name);
   }
 
-  private docFor(kind: SymbolKind, name: string, owner: string | undefined, many: boolean): { detail?: string; documentation?: { kind: 'markdown'; value: string } } {
+  private docFor(kind: SymbolKind, name: string, owner: string | undefined, many: boolean): { detail?: string; documentation?: { kind: 'markdown'; value: string }; data?: CompletionData } {
     if (!this.model || !this.doc) return {};
+    if (many) return { data: { kind, name, owner, uri: this.options.uri } };
     const detail = summary(this.model, this.doc, this.text, kind, name, owner);
-    if (many) return { detail };
     const value = describe(this.model, this.doc, this.text, kind, name, owner, this.options);
     return { detail, documentation: value ? { kind: 'markdown', value } : undefined };
   }
 
+  private readonly ranges = new Map<string, Range>();
+
+  private range(start: number, end: number): Range {
+    const key = `${start}:${end}`;
+    let r = this.ranges.get(key);
+    if (!r) this.ranges.set(key, (r = this.analysis.parsed.lines.range([start, end])));
+    return r;
+  }
+
   private edit(newText: string, start = this.ctx.wordStart, end = this.ctx.wordEnd): Pick<CompletionItem, 'textEdit' | 'insertTextFormat'> {
-    const lines = this.analysis.parsed.lines;
-    return { textEdit: { range: lines.range([start, end]), newText }, insertTextFormat: InsertTextFormat.PlainText };
+    return { textEdit: { range: this.range(start, end), newText }, insertTextFormat: InsertTextFormat.PlainText };
   }
 
   private snippetEdit(snippet: string, start = this.ctx.wordStart, end = this.ctx.wordEnd): Pick<CompletionItem, 'textEdit' | 'insertTextFormat' | 'insertTextMode'> {
     const lines = this.analysis.parsed.lines;
-    const newText = this.snippets ? snippet : snippetToPlain(snippet);
+    const plain = this.snippets ? snippet : snippetToPlain(snippet);
+    // Multi-line insertions use the document's line ending.
+    const newText = this.crlf ? plain.replace(/\r?\n/g, '\r\n') : plain;
     return {
       textEdit: { range: lines.range([start, end]), newText },
       insertTextFormat: this.snippets ? InsertTextFormat.Snippet : InsertTextFormat.PlainText,
@@ -104,7 +145,7 @@ class Completer {
   private nameItems(kind: SymbolKind, names: string[], itemKind: CompletionItemKind, wrap?: (n: string) => string, owner?: (n: string) => string | undefined): CompletionItem[] {
     const many = names.length > DOC_LIMIT;
     return names.map((n, i) => ({
-      label: wrap ? wrap(n) : n,
+      label: n,
       kind: itemKind,
       sortText: String(i).padStart(5, '0'),
       ...this.docFor(kind, n, owner?.(n), many),
@@ -218,7 +259,8 @@ class Completer {
     if (!schema) return [];
     if (isNamedMap(schema)) return this.newEntrySnippets(schema);
     const present = new Set(ctx.present);
-    const value = valueAt(this.doc, path);
+    // The mapping's current value decides `if`/`then` branches (local vs kubernetes keys); only read when the schema has them.
+    const value = hasConditions(schema) ? valueAt(this.doc, path) : undefined;
     const required = new Set(requiredProperties(schema, value));
     return allowedProperties(schema, value)
       .filter(([k]) => !present.has(k))
@@ -308,7 +350,7 @@ class Completer {
     const present = new Set(ctx.present);
     const inArray = (f: string[], name: string): boolean => f.length === 2 && f[0] === name && isIndex;
     // A reference list written as `needs: ` with no brackets yet: complete to `[name]`.
-    const bare = (f: string[], name: string): boolean => f.length === 1 && f[0] === name && !ctx.flow && ctx.prefix === '' && this.restOfLineEmpty();
+    const bare = (f: string[], name: string): boolean => f.length === 1 && f[0] === name && !ctx.flow && !ctx.precededByText && this.restOfLineEmpty();
     const wrapList = (n: string): string => `[${n}]`;
 
     if (section === 'deployments' && field.length === 1 && field[0] === 'gate') return this.metricItems();
@@ -327,7 +369,7 @@ class Completer {
     const monitorList = (section === 'deployments' && field[0] === 'rollout' && field[1] === 'rollbackOn') || (section === 'alerts' && field[0] === 'when');
     if (monitorList) {
       const listField = section === 'alerts' ? field.slice(0) : field.slice(1);
-      const isBare = listField.length === 1 && !ctx.flow && ctx.prefix === '' && this.restOfLineEmpty();
+      const isBare = listField.length === 1 && !ctx.flow && !ctx.precededByText && this.restOfLineEmpty();
       if (listField.length === 2 || isBare) {
         const monitors = this.names('monitor').filter((m) => !present.has(`monitors.${m}`));
         const many = monitors.length > DOC_LIMIT;

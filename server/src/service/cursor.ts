@@ -2,7 +2,7 @@ import { isMap, isScalar, isSeq, type Document, type Node, type Scalar } from 'y
 import { buildModel, type SpecModel, type SpecReference, type SpecSymbol, type SymbolKind } from '../core/model';
 import type { Position, Span } from '../core/problems';
 import type { SpecAnalysis } from '../core/validate';
-import { entries, locate } from '../core/yaml-nodes';
+import { locate } from '../core/yaml-nodes';
 
 /**
  * What is at the cursor: the model (also for a document whose YAML is momentarily broken), the YAML path
@@ -136,13 +136,6 @@ export function valueAt(doc: Document | null | undefined, path: readonly string[
   }
 }
 
-/** Keys of the mapping at a path, from the document tree. */
-export function keysAt(doc: Document | null | undefined, path: readonly string[]): string[] {
-  if (!doc) return [];
-  const at = locate(doc, path);
-  return at.depth === path.length ? entries(doc, at.node).map((e) => e.key) : [];
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Line-based context: what the user is typing, read from the text around the cursor. It does not need
 // the YAML to parse, so completion keeps working on `needs: [` or `command: x ${ste`.
@@ -208,31 +201,77 @@ function lineInfo(line: string): LineInfo {
 
 const BLOCK_SCALAR = /^[|>][-+0-9]*\s*(#.*)?$/;
 
-function splitLines(text: string): { lines: string[]; starts: number[] } {
-  const lines: string[] = [];
-  const starts: number[] = [];
-  let start = 0;
-  for (;;) {
-    const nl = text.indexOf('\n', start);
-    const end = nl < 0 ? text.length : nl;
-    starts.push(start);
-    lines.push(text.slice(start, end).replace(/\r$/, ''));
-    if (nl < 0) break;
-    start = nl + 1;
+/**
+ * The lines around the cursor, read on demand: line 0 is the cursor's, -1 the one above, 1 the one below.
+ * Only the lines a context needs are looked at, so a 3,000-step spec costs no more than a small one.
+ */
+class Lines {
+  private readonly above: number[] = [];
+  private readonly below: number[] = [];
+  private readonly infos = new Map<number, LineInfo>();
+  readonly start0: number;
+
+  constructor(private readonly text: string, offset: number) {
+    this.start0 = text.lastIndexOf('\n', offset - 1) + 1;
   }
-  return { lines, starts };
+
+  /** The offset where line i starts, or undefined past the document's ends. */
+  start(i: number): number | undefined {
+    if (i === 0) return this.start0;
+    if (i < 0) {
+      while (this.above.length < -i) {
+        const prev = this.above.length ? this.above[this.above.length - 1] : this.start0;
+        if (prev === 0) return undefined;
+        this.above.push(prev < 2 ? 0 : this.text.lastIndexOf('\n', prev - 2) + 1);
+      }
+      return this.above[-i - 1];
+    }
+    while (this.below.length < i) {
+      const prev = this.below.length ? this.below[this.below.length - 1] : this.start0;
+      const nl = this.text.indexOf('\n', prev);
+      if (nl < 0) return undefined;
+      this.below.push(nl + 1);
+    }
+    return this.below[i - 1];
+  }
+
+  lineText(i: number): string | undefined {
+    const s = this.start(i);
+    if (s === undefined) return undefined;
+    const nl = this.text.indexOf('\n', s);
+    const end = nl < 0 ? this.text.length : nl;
+    return this.text.slice(s, end > s && this.text.charCodeAt(end - 1) === 13 ? end - 1 : end);
+  }
+
+  /** The column of the first character, -1 for blank and comment-only lines, undefined past the ends. Cheap. */
+  indent(i: number): number | undefined {
+    const s = this.start(i);
+    if (s === undefined) return undefined;
+    let j = s;
+    const t = this.text;
+    while (j < t.length && (t.charCodeAt(j) === 32 || t.charCodeAt(j) === 9)) j++;
+    const c = t.charCodeAt(j);
+    if (j >= t.length || c === 10 || c === 13 || c === 35 /* # */) return -1;
+    return j - s;
+  }
+
+  info(i: number): LineInfo {
+    let v = this.infos.get(i);
+    if (!v) this.infos.set(i, (v = lineInfo(this.lineText(i) ?? '')));
+    return v;
+  }
 }
 
-type Infos = (i: number) => LineInfo;
-
 /** The index of the list item starting at line `at` (dash at column `col`), counting the items above it. */
-function itemIndex(infos: Infos, at: number, col: number): number {
+function itemIndex(lines: Lines, at: number, col: number): number {
   let n = 0;
-  for (let i = at - 1; i >= 0; i--) {
-    const L = infos(i);
-    if (L.blank) continue;
-    if (L.dash === col) n++;
-    else if (L.indent < col || (L.indent === col && L.dash < 0)) break;
+  for (let i = at - 1; ; i--) {
+    const ind = lines.indent(i);
+    if (ind === undefined) break;
+    if (ind === -1 || ind > col) continue;
+    if (ind < col) break;
+    if (lines.info(i).dash === col) n++;
+    else break;
   }
   return n;
 }
@@ -249,20 +288,22 @@ interface Parents {
  * The path of the mapping that holds line `at`, whose content starts at column `col` (`inList`: the line
  * is a list item with its dash at `col`).
  */
-function parentsOf(infos: Infos, at: number, col: number, inList: boolean, count: number): Parents {
+function parentsOf(lines: Lines, at: number, col: number, inList: boolean): Parents {
   const path: string[] = [];
   const present: string[] = [];
   let threshold = col;
   let listMode = inList;
   let first = true;
   let blockScalar = false;
-  for (let i = at - 1; i >= 0 && !(threshold === 0 && !listMode && !first); i--) {
-    const L = infos(i);
-    if (L.blank) continue;
+  for (let i = at - 1; !(threshold === 0 && !listMode && !first); i--) {
+    const ind = lines.indent(i);
+    if (ind === undefined) break;
+    if (ind === -1 || ind > threshold || (ind === threshold && !first && !listMode)) continue;
+    const L = lines.info(i);
     if (L.dash >= 0 && L.dash < threshold) {
       // A list item above, shallower than this line: the line is inside it.
       if (first && L.content === threshold && L.key !== undefined) present.push(L.key);
-      path.unshift(String(itemIndex(infos, i, L.dash)));
+      path.unshift(String(itemIndex(lines, i, L.dash)));
       threshold = L.dash;
       listMode = true;
       first = false;
@@ -280,11 +321,13 @@ function parentsOf(infos: Infos, at: number, col: number, inList: boolean, count
     if (first && !inList && L.dash < 0 && L.indent === col && L.key !== undefined) present.push(L.key);
   }
   if (!blockScalar && !inList) {
-    for (let i = at + 1; i < count; i++) {
-      const L = infos(i);
-      if (L.blank) continue;
-      if (L.indent < col || (L.dash >= 0 && L.dash < col)) break;
-      if (L.dash < 0 && L.indent === col && L.key !== undefined) present.push(L.key);
+    for (let i = at + 1; ; i++) {
+      const ind = lines.indent(i);
+      if (ind === undefined || (ind >= 0 && ind < col)) break;
+      if (ind !== col) continue;
+      const L = lines.info(i);
+      if (L.dash >= 0 && L.dash < col) break;
+      if (L.dash < 0 && L.key !== undefined) present.push(L.key);
     }
   }
   return { path, present, blockScalar };
@@ -383,21 +426,19 @@ function flowEntriesAfter(value: string, cursor: number, type: 'map' | 'seq'): s
 }
 
 /** Values of the block list items (`- x`) around the one at line `at` (dash at column `col`). */
-function listItems(infos: Infos, lines: string[], at: number, col: number): string[] {
+function listItems(lines: Lines, at: number, col: number): string[] {
   const out: string[] = [];
-  const take = (i: number): void => {
-    const L = infos(i);
-    if (L.dash === col && L.key === undefined) {
-      const v = lines[i].slice(L.content).replace(/\s+#.*$/, '').trim();
-      if (v) out.push(unquote(v));
-    }
-  };
   for (const step of [-1, 1]) {
-    for (let i = at + step; i >= 0 && i < lines.length; i += step) {
-      const L = infos(i);
-      if (L.blank) continue;
-      if (L.indent < col || (L.indent === col && L.dash < 0)) break;
-      take(i);
+    for (let i = at + step; ; i += step) {
+      const ind = lines.indent(i);
+      if (ind === undefined || (ind >= 0 && ind < col)) break;
+      if (ind !== col) continue;
+      const L = lines.info(i);
+      if (L.dash !== col) break;
+      if (L.key === undefined) {
+        const v = (lines.lineText(i) ?? '').slice(L.content).replace(/\s+#.*$/, '').trim();
+        if (v) out.push(unquote(v));
+      }
     }
   }
   return out;
@@ -444,35 +485,20 @@ const WORD_BREAK = /[\s,[\]{}"']/;
 /** The completion context at an offset, read from the lines around it. Undefined in comments and indentation. */
 export function lineContext(text: string, offset: number): LineContext | undefined {
   offset = Math.max(0, Math.min(Number.isFinite(offset) ? offset : 0, text.length));
-  const { lines, starts } = splitLines(text);
-  let lineNo = 0;
-  for (let lo = 0, hi = starts.length - 1; lo <= hi; ) {
-    const mid = (lo + hi) >> 1;
-    if (starts[mid] <= offset) {
-      lineNo = mid;
-      lo = mid + 1;
-    } else hi = mid - 1;
-  }
-  const line = lines[lineNo];
-  const lineStart = starts[lineNo];
+  const lines = new Lines(text, offset);
+  const line = lines.lineText(0) ?? '';
+  const lineStart = lines.start0;
   const col = Math.min(offset - lineStart, line.length);
   const before = line.slice(0, col);
   if (inComment(before)) return undefined;
 
-  const cache = new Map<number, LineInfo>();
-  const infos: Infos = (i) => {
-    let v = cache.get(i);
-    if (!v) cache.set(i, (v = lineInfo(lines[i])));
-    return v;
-  };
-
   const blankLine = /^\s*$/.test(line);
-  const L: LineInfo = blankLine ? { indent: col, dash: -1, content: col, keyEnd: col, afterColon: -1, rest: '', blank: true } : infos(lineNo);
+  const L: LineInfo = blankLine ? { indent: col, dash: -1, content: col, keyEnd: col, afterColon: -1, rest: '', blank: true } : lines.info(0);
   const inList = L.dash >= 0;
   if (inList ? col <= L.dash : col < L.content) return undefined;
-  const parents = parentsOf(infos, lineNo, inList ? L.dash : L.content, inList, lines.length);
+  const parents = parentsOf(lines, 0, inList ? L.dash : L.content, inList);
   const path = [...parents.path];
-  if (inList) path.push(String(itemIndex(infos, lineNo, L.dash)));
+  if (inList) path.push(String(itemIndex(lines, 0, L.dash)));
 
   const interpolation = interpolationAt(line, col, lineStart);
   const make = (over: Partial<LineContext> & Pick<LineContext, 'path' | 'kind'>, from: number, breaks = WORD_BREAK): LineContext => {
@@ -512,7 +538,7 @@ export function lineContext(text: string, offset: number): LineContext | undefin
   const cursorInValue = Math.max(0, col - valueStart);
   const lead = value.length - value.trimStart().length;
   if (!/^[[{]/.test(value.trimStart()) || cursorInValue <= lead) {
-    const present = inList && valuePath === path ? listItems(infos, lines, lineNo, L.dash) : [];
+    const present = inList && valuePath === path ? listItems(lines, 0, L.dash) : [];
     return make({ path: valuePath, kind: 'value', present }, valueStart + Math.min(lead, cursorInValue));
   }
   const frames = flowFramesAt(value, cursorInValue);

@@ -97,17 +97,17 @@ function hoverAt(analysis: SpecAnalysis, offset: number, options: HoverOptions):
 // ---------------------------------------------------------------------------------------------------
 // Descriptions of named things, shared by hover and completion.
 
-function scalarText(doc: Document, node: unknown, text: string): string | undefined {
+/** A scalar's value as text; numbers as written in the spec (`1.0e-5`, not `0.00001`). */
+function scalarText(node: unknown, text: string): string | undefined {
   const n = node as Node | null;
   if (!isScalar(n)) return undefined;
   if (typeof n.value === 'string') return n.value;
   if (n.range && typeof n.value === 'number') return text.slice(n.range[0], n.range[1]);
-  void doc;
   return n.value === null ? undefined : String(n.value);
 }
 
 function field(doc: Document, node: unknown, key: string, text: string): string | undefined {
-  return scalarText(doc, get(doc, node, key)?.value, text);
+  return scalarText(get(doc, node, key)?.value, text);
 }
 
 function code(s: string): string {
@@ -118,7 +118,7 @@ function code(s: string): string {
 function flowText(doc: Document, node: unknown, text: string): string | undefined {
   const n = node as Node | null;
   if (!n) return undefined;
-  if (isScalar(n)) return scalarText(doc, n, text);
+  if (isScalar(n)) return scalarText(n, text);
   if (isMap(n)) return `{${entries(doc, n).map((e) => `${e.key}: ${flowText(doc, e.value, text) ?? ''}`).join(', ')}}`;
   if (isSeq(n)) return `[${items(doc, n).map((i) => flowText(doc, i, text) ?? '').join(', ')}]`;
   return undefined;
@@ -148,7 +148,7 @@ export function summary(model: SpecModel, doc: Document, text: string, kind: Sym
     case 'step':
       return f('description') ?? f('command')?.split('\n')[0];
     case 'output':
-      return scalarText(doc, sym.node, text);
+      return scalarText(sym.node, text);
     case 'deployment':
     case 'monitor':
     case 'sweep':
@@ -213,7 +213,7 @@ export function describe(model: SpecModel, doc: Document, text: string, kind: Sy
       const command = f('command');
       if (command !== undefined) out.push('```sh\n' + command.replace(/```/g, '` ` `') + '\n```');
       const facts: string[] = [];
-      const needs = items(doc, get(doc, node, 'needs')?.value).map((n) => scalarText(doc, n, text)).filter((x): x is string => !!x);
+      const needs = items(doc, get(doc, node, 'needs')?.value).map((n) => scalarText(n, text)).filter((x): x is string => !!x);
       if (needs.length) facts.push(`needs ${needs.map(code).join(', ')}`);
       const compute = f('compute');
       if (compute) facts.push(`compute ${code(compute)}`);
@@ -221,12 +221,12 @@ export function describe(model: SpecModel, doc: Document, text: string, kind: Sy
       if (metrics) facts.push(`metrics ${code(metrics)}`);
       if (facts.length) out.push(facts.join(' · '));
       const outputs = entries(doc, get(doc, node, 'outputs')?.value);
-      if (outputs.length) out.push('outputs:\n' + outputs.map((o) => `- ${code(o.key)}: ${code(scalarText(doc, o.value, text) ?? '')}`).join('\n'));
+      if (outputs.length) out.push('outputs:\n' + outputs.map((o) => `- ${code(o.key)}: ${code(scalarText(o.value, text) ?? '')}`).join('\n'));
       break;
     }
     case 'output': {
       out.push(title);
-      const path = scalarText(doc, node, text);
+      const path = scalarText(node, text);
       if (path !== undefined) out.push(`written to ${code(path)} by step ${code(owner ?? '')}`);
       const stepDescription = field(doc, model.symbols.get('step')?.get(owner ?? '')?.node, 'description', text);
       if (stepDescription) out.push(stepDescription);
@@ -300,7 +300,7 @@ export function describe(model: SpecModel, doc: Document, text: string, kind: Sy
 export function describeMetric(model: SpecModel, doc: Document, step: string, metric: string, options: DescribeOptions = {}): string {
   const text = '';
   const sym = model.symbols.get('step')?.get(step);
-  const file = sym ? scalarText(doc, get(doc, sym.node, 'metrics')?.value, text) : undefined;
+  const file = sym ? scalarText(get(doc, sym.node, 'metrics')?.value, text) : undefined;
   const out = [`**metric** ${code(`${step}.${metric}`)}`];
   if (!sym) out.push(`Step ${code(step)} is not defined.`);
   else if (file) out.push(`Key ${code(metric)} of ${code(file)}, written by step ${code(step)}.`);

@@ -17,15 +17,20 @@ export function inlayHints(analysis: SpecAnalysis, range?: Range): InlayHint[] {
     const from = range ? lines.offset(range.start) : 0;
     const to = range ? lines.offset(range.end) : text.length;
     const out: InlayHint[] = [];
+    const memo = new Map<string, { value?: string; tooltip?: string }>();
     for (const ref of model.references) {
       if (ref.kind !== 'param' || ref.syntax !== 'interpolation') continue;
       const f = ref.context.field;
       if (f[f.length - 1] !== 'command' && !f.includes('env')) continue;
       const end = ref.fullSpan[1];
       if (end < from || end > to) continue;
-      const value = paramDefault(model, doc, text, ref.name);
+      let m = memo.get(ref.name);
+      if (!m) {
+        const value = paramDefault(model, doc, text, ref.name);
+        memo.set(ref.name, (m = { value, tooltip: value === undefined ? undefined : describe(model, doc, text, 'param', ref.name, undefined) }));
+      }
+      const { value, tooltip } = m;
       if (value === undefined) continue;
-      const tooltip = describe(model, doc, text, 'param', ref.name, undefined);
       out.push({
         position: lines.position(end),
         label: `= ${value.length > 40 ? value.slice(0, 39) + '…' : value}`,

@@ -109,6 +109,12 @@ export function allowedProperties(schema: JsonSchema | undefined, value: unknown
     .map(([k, v]) => [k, resolveRef(v) ?? v]);
 }
 
+/** Whether the schema has `if`/`then`/`else` branches that depend on the value. */
+export function hasConditions(schema: JsonSchema | undefined): boolean {
+  const s = resolveRef(schema);
+  return !!s && (!!s.if || !!s.allOf?.some((b) => !!b.if));
+}
+
 /** Required keys of a mapping, including those a matching `if`/`then` adds. */
 export function requiredProperties(schema: JsonSchema | undefined, value: unknown): string[] {
   const s = resolveRef(schema);

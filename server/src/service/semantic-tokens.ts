@@ -23,6 +23,9 @@ export const SEMANTIC_LEGEND: SemanticTokensLegend = { tokenTypes: [...TOKEN_TYP
 type TokenType = (typeof TOKEN_TYPES)[number];
 type Modifier = (typeof TOKEN_MODIFIERS)[number];
 
+const NO_MODIFIERS: Modifier[] = [];
+const READONLY: Modifier[] = ['readonly'];
+
 const NAME_TYPE: Partial<Record<SymbolKind, TokenType>> = {
   param: 'parameter',
   dataset: 'variable',
@@ -52,18 +55,17 @@ function collect(analysis: SpecAnalysis): Token[] {
   if (!model) return [];
   const text = analysis.parsed.text;
   const tokens: Token[] = [];
-  const add = (span: Span, type: TokenType, modifiers: Modifier[] = []): void => {
+  const add = (span: Span, type: TokenType, modifiers: Modifier[] = NO_MODIFIERS): void => {
     if (span[1] > span[0]) tokens.push({ start: span[0], length: span[1] - span[0], type, modifiers });
   };
-  const done = new Set<string>();
+  const done = new Set<number>();
   for (const ref of model.references) {
     const type = NAME_TYPE[ref.kind];
     if (!type) continue;
-    const mods: Modifier[] = ref.kind === 'secret' ? ['readonly'] : [];
+    const mods = ref.kind === 'secret' ? READONLY : NO_MODIFIERS;
     if (ref.syntax === 'interpolation') {
-      const key = `${ref.fullSpan[0]}`;
-      if (done.has(key)) continue;
-      done.add(key);
+      if (done.has(ref.fullSpan[0])) continue;
+      done.add(ref.fullSpan[0]);
       // `${a.b.c.d}`: the segments, by offset.
       const inner = text.slice(ref.fullSpan[0] + 2, ref.fullSpan[1] - 1);
       const parts = inner.split('.');
@@ -96,6 +98,9 @@ function collect(analysis: SpecAnalysis): Token[] {
   return tokens;
 }
 
+const TYPE_INDEX = new Map<TokenType, number>(TOKEN_TYPES.map((t, i) => [t, i]));
+const MODIFIER_BIT = new Map<Modifier, number>(TOKEN_MODIFIERS.map((m, i) => [m, 1 << i]));
+
 function encode(analysis: SpecAnalysis, tokens: Token[]): number[] {
   const lines = analysis.parsed.lines;
   tokens.sort((a, b) => a.start - b.start);
@@ -106,12 +111,13 @@ function encode(analysis: SpecAnalysis, tokens: Token[]): number[] {
   for (const t of tokens) {
     if (t.start < lastEnd) continue; // Overlaps are not allowed.
     const p = lines.position(t.start);
-    const e = lines.position(t.start + t.length);
-    if (e.line !== p.line) continue; // Tokens never span lines.
+    // Tokens never span lines: `${...}` cannot, and a line break inside would end the token.
+    if (analysis.parsed.text.slice(t.start, t.start + t.length).includes('\n')) continue;
     const dl = p.line - prevLine;
     const dc = dl === 0 ? p.character - prevChar : p.character;
-    const mods = t.modifiers.reduce((m, x) => m | (1 << TOKEN_MODIFIERS.indexOf(x)), 0);
-    data.push(dl, dc, t.length, TOKEN_TYPES.indexOf(t.type), mods);
+    let mods = 0;
+    for (const m of t.modifiers) mods |= MODIFIER_BIT.get(m) ?? 0;
+    data.push(dl, dc, t.length, TYPE_INDEX.get(t.type) ?? 0, mods);
     prevLine = p.line;
     prevChar = p.character;
     lastEnd = t.start + t.length;
