@@ -138,6 +138,29 @@ describe('ContentHasher: folders', () => {
     assert.notEqual((await h().hashPath('d')).hash, r.hash, 'a new (even empty) file changes it');
   });
 
+  it('lists files in full-path order even where folder and file names share prefixes', async () => {
+    // '-', '.', ' ', '!' sort before '/', and '0', 'B', '_', 'é' after it: a naive per-folder order gets these wrong.
+    const rels = [
+      'a-b', 'a.txt', 'a b', 'a!', 'a0', 'aB', 'a_', 'aé', 'a-b-dir/q', 'a.d/r', 'a/-', 'a/dot.', 'a/x-y/1', 'a/x/2',
+      'a/x.txt', 'a/x0', 'a/y/z', 'a/y-', 'a/y.', 'a/y0', 'b/a', 'B', '-', 'Z/zz', 'z', '🙂/1', 'ü', '\u00e9/nfc',
+    ];
+    const files: Record<string, string> = {};
+    for (const r of rels) files[`d/${r}`] = `content of ${r}`;
+    const root = workspace(files);
+    const expected = Object.entries(files).map(([p, c]) => ({ rel: p.slice(2), kind: 'f' as const, hash: sha(c) }));
+    assert.equal((await new ContentHasher({ root }).hashPath('d')).hash, manifestHash(expected));
+
+    const root2 = workspace({ 'd/a': '1', 'd/a-b/c': '2', 'd/a0': '3', 'd/a.b/c': '4', 'd/ab/c': '5' });
+    const expected2 = [
+      { rel: 'a', kind: 'f' as const, hash: sha('1') },
+      { rel: 'a-b/c', kind: 'f' as const, hash: sha('2') },
+      { rel: 'a0', kind: 'f' as const, hash: sha('3') },
+      { rel: 'a.b/c', kind: 'f' as const, hash: sha('4') },
+      { rel: 'ab/c', kind: 'f' as const, hash: sha('5') },
+    ];
+    assert.equal((await new ContentHasher({ root: root2 }).hashPath('d')).hash, manifestHash(expected2));
+  });
+
   it('does not depend on where the folder is (moving the whole folder keeps its hash)', async () => {
     const root = workspace({ 'x/d/a.txt': 'A', 'y/z/d/a.txt': 'A' });
     const h = new ContentHasher({ root });

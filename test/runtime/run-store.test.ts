@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, promises as fsp, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -373,6 +373,39 @@ describe('RunStore', () => {
     assert.equal(fresh.lastList?.healed, 0, 'the line after the torn one was recovered from the index itself');
   });
 
+  it('reads an index much larger than its read buffer, with a line longer than the buffer', async () => {
+    const store = newStore({ compactMinLines: Number.MAX_SAFE_INTEGER });
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const w = await store.create(record(store, { label: i === 2 ? `big ${'é'.repeat(300_000)}` : `r${i}` }));
+      await w.update((r) => (r.steps.train.metrics = { auc: i }));
+      await w.finish('succeeded');
+      ids.push(w.id);
+    }
+    const file = join(store.root, 'index.jsonl');
+    const once = readFileSync(file);
+    assert.ok(once.length > 3 * 256 * 1024, `${once.length} bytes`);
+    for (let i = 0; i < 3; i++) appendFileSync(file, once); // duplicates: harmless
+    const fresh = new RunStore(store.root, { compactMinLines: Number.MAX_SAFE_INTEGER });
+    const list = await fresh.list();
+    assert.equal(fresh.lastList?.badLines, 0);
+    assert.equal(fresh.lastList?.indexLines, 4 * 3 * 4);
+    assert.deepEqual(list.map((s) => s.id).sort(), [...ids].sort());
+    for (const [i, id] of ids.entries()) {
+      const s = list.find((x) => x.id === id)!;
+      assert.equal(s.status, 'succeeded');
+      assert.deepEqual(s.metrics, { 'train.auc': i });
+      assert.equal(s.label, i === 2 ? `big ${'é'.repeat(300_000)}` : `r${i}`);
+    }
+    // Compaction rewrites it to one line per run, oldest first.
+    const compactor = new RunStore(store.root, { compactMinLines: 0 });
+    assert.deepEqual(await compactor.list(), list);
+    assert.equal(compactor.lastList?.compacted, true);
+    const compacted = indexLines(store);
+    assert.equal(compacted.length, 4);
+    assert.deepEqual(compacted.map((l) => (JSON.parse(l) as { id: string }).id), ids);
+  });
+
   it('heals an index that lost a finish line (the run folder is the truth)', async () => {
     const store = newStore();
     const w = await store.create(record(store));
@@ -416,6 +449,17 @@ describe('RunStore', () => {
     // A folder left without run.json by a crash inside create() is not a run.
     mkdirSync(join(store.root, store.newRunId()));
     assert.equal((await new RunStore(store.root).list()).length, 73);
+  });
+
+  it('lists from the run folders when the index cannot be read at all', async () => {
+    const store = newStore();
+    const w = await store.create(record(store));
+    await w.finish('succeeded');
+    unlinkSync(join(store.root, 'index.jsonl'));
+    mkdirSync(join(store.root, 'index.jsonl'));
+    const fresh = new RunStore(store.root);
+    assert.deepEqual((await fresh.list()).map((s) => s.id), [w.id]);
+    assert.equal(fresh.lastList?.healed, 1);
   });
 
   it('drops index entries whose folder is gone', async () => {
@@ -532,6 +576,134 @@ describe('RunStore', () => {
     assert.equal(indexLines(store).length, 3);
   });
 
+  describe('the compaction protocol, with the races forced', () => {
+    /** A store with a stale index: three runs, each with several index lines. */
+    async function staleStore(): Promise<{ store: RunStore; ids: string[] }> {
+      const store = newStore({ compactMinLines: 0 });
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const w = await store.create(record(store));
+        for (let k = 0; k < 3; k++) await w.update((r) => (r.steps.train.metrics = { k }));
+        await w.finish('succeeded');
+        ids.push(w.id);
+      }
+      return { store, ids };
+    }
+
+    function newestRevs(store: RunStore): Map<string, number> {
+      const revs = new Map<string, number>();
+      for (const line of indexLines(store)) {
+        const e = JSON.parse(line) as { id: string; rev: number };
+        revs.set(e.id, Math.max(revs.get(e.id) ?? -1, e.rev));
+      }
+      return revs;
+    }
+
+    it('an append that lands in the old index after the rename is appended again to the new one', async () => {
+      const { store } = await staleStore();
+      const late = await store.create(record(store));
+      const index = join(store.root, 'index.jsonl');
+      const open = fsp.open;
+      let raced = false;
+      // The writer opens the index to append; before it writes, a compaction renames a new index over it
+      // (simulated by its last step: a copy renamed into place, so no reader heals the line from run.json).
+      fsp.open = (async (path: string, ...rest: unknown[]) => {
+        const handle = await (open as (...a: unknown[]) => Promise<unknown>)(path, ...rest);
+        if (!raced && path === index && rest[0] === 'a') {
+          raced = true;
+          fsp.open = open;
+          writeFileSync(`${index}.tmp-compacted`, readFileSync(index));
+          renameSync(`${index}.tmp-compacted`, index);
+        }
+        return handle;
+      }) as typeof fsp.open;
+      try {
+        await late.finish('succeeded');
+      } finally {
+        fsp.open = open;
+      }
+      assert.ok(raced);
+      assert.equal(newestRevs(store).get(late.id), 2, 'the finish line is in the new index');
+    });
+
+    it('an append between the compactor’s last read and its rename is carried over', async () => {
+      const { store } = await staleStore();
+      const late = await store.create(record(store));
+      const index = join(store.root, 'index.jsonl');
+      const rename = fsp.rename;
+      let carried = false;
+      // The compactor is about to rename its new index over the old one; a writer appends to the old one first.
+      fsp.rename = (async (from: string, to: string) => {
+        if (!carried && to === index) {
+          carried = true;
+          fsp.rename = rename;
+          await late.finish('succeeded');
+        }
+        return rename(from, to);
+      }) as typeof fsp.rename;
+      const compactor = new RunStore(store.root, { compactMinLines: 0, durable: false });
+      try {
+        await compactor.list();
+      } finally {
+        fsp.rename = rename;
+      }
+      assert.ok(carried);
+      assert.equal(compactor.lastList?.compacted, true);
+      assert.equal(newestRevs(store).get(late.id), 2, 'the finish line is in the new index');
+      assert.equal((await new RunStore(store.root).list()).find((s) => s.id === late.id)?.status, 'succeeded');
+    });
+  });
+
+  it('index lines appended while another process compacts in a loop are never lost', { timeout: 120_000 }, async () => {
+    const root = join(tempDir(), 'runs');
+    const children = [0, 1, 2].map(() => spawn(process.execPath, ['--import', 'tsx', WRITER, '--root', root, '--stress', '800'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] }));
+    const stressed = new Map<string, number>();
+    let running = children.length;
+    const finished = Promise.all(
+      children.map(
+        (child) =>
+          new Promise<void>((done, fail) => {
+            let out = '';
+            let err = '';
+            child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+            child.stdout.on('data', (d: Buffer) => {
+              out += d.toString();
+              const m = /stressed (\S+) (\d+)\n/.exec(out);
+              if (m && !stressed.has(m[1])) {
+                stressed.set(m[1], Number(m[2]));
+                running--;
+                done();
+              }
+            });
+            child.on('exit', (code) => fail(new Error(`stress writer exited early (${code}): ${err}`)));
+          }),
+      ),
+    );
+    // Compact as often as possible while the writers append (their writers stay alive, so nothing is healed).
+    const compactor = new RunStore(root, { durable: false, compactMinLines: 0, compactRatio: 0 });
+    let compactions = 0;
+    await new Promise((r) => setTimeout(r, 300));
+    while (running > 0) {
+      await compactor.list();
+      if (compactor.lastList?.compacted) compactions++;
+    }
+    await finished;
+    // The raw index, read before anything else touches it: each run's newest line is its last update.
+    const newest = new Map<string, { rev: number; i?: number }>();
+    for (const line of readFileSync(join(root, 'index.jsonl'), 'utf8').split('\n').filter(Boolean)) {
+      const e = JSON.parse(line) as { id: string; rev: number; run: { metrics: Record<string, number> } };
+      if ((newest.get(e.id)?.rev ?? -1) < e.rev) newest.set(e.id, { rev: e.rev, i: e.run.metrics['train.i'] });
+    }
+    for (const child of children) child.stdin.end();
+    await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.on('exit', r)))));
+    assert.ok(compactions >= 10, `only ${compactions} compactions ran during the appends`);
+    for (const [id, updates] of stressed) {
+      const stored = JSON.parse(readFileSync(join(root, id, 'run.json'), 'utf8')) as { rev: number };
+      assert.equal(stored.rev, updates + 1);
+      assert.deepEqual(newest.get(id), { rev: updates + 1, i: updates }, `${id}: the last index line (of ${compactions} compactions)`);
+    }
+  });
+
   it('two processes writing 50 runs each at once, listing and compacting meanwhile, lose nothing', { timeout: 120_000 }, async () => {
     const root = join(tempDir(), 'runs');
     const series = join(tempDir(), 'loss.csv');
@@ -555,6 +727,14 @@ describe('RunStore', () => {
       }
     }
     assert.equal(done.size, 100);
+    // The index itself, before any reader heals it, has every run's finish line: compactions running
+    // while the other process appended lost nothing.
+    const newest = new Map<string, { rev: number; status: string }>();
+    for (const line of readFileSync(join(root, 'index.jsonl'), 'utf8').split('\n').filter(Boolean)) {
+      const e = JSON.parse(line) as { id: string; rev: number; run: { status: string } };
+      if ((newest.get(e.id)?.rev ?? -1) < e.rev) newest.set(e.id, { rev: e.rev, status: e.run.status });
+    }
+    for (const id of done.keys()) assert.equal(newest.get(id)?.status, 'succeeded', `index line of ${id}`);
     const store = new RunStore(root);
     const list = await store.list();
     assert.equal(list.length, 100);

@@ -146,6 +146,11 @@ export function crc32(data: Uint8Array): number {
   return nativeCrc32 ? nativeCrc32(data) : crc32Js(data);
 }
 
+/** CRC-32 (IEEE) of a string's UTF-8 bytes (for ASCII text: of its characters). */
+export function crc32Text(text: string): number {
+  return nativeCrc32 ? nativeCrc32(text) : crc32Js(Buffer.from(text, 'utf8'));
+}
+
 /** A file name for a sibling temporary file in the same folder (same file system, so rename is atomic). */
 export function tempSibling(path: string): string {
   return join(dirname(path), `${basename(path)}${TMP_MARKER}${process.pid}-${randomBytes(4).toString('hex')}`);

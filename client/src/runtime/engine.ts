@@ -77,8 +77,10 @@ export async function runPlan(opts: RunOptions): Promise<RunResult> {
     steps: Object.fromEntries(plan.steps.map((s) => [s.name, { status: 'pending', command: s.command, attempts: 0, inputs: {}, outputs: Object.fromEntries(Object.entries(s.outputs).map(([k, p]) => [k, { path: p }])), log: '' } satisfies StepRecord])),
     lineage: [],
   };
+  for (const s of plan.steps) record.steps[s.name].log = store.logRelPath(record.id, s.name);
+  // Runs whose process was killed before finishing are written down as failed, once, by the next run.
+  await store.recoverInterrupted().catch(() => []);
   const writer = await store.create(record);
-  for (const s of plan.steps) record.steps[s.name].log = store.logPath(writer.id, s.name);
   emit({ type: 'run-started', runId: writer.id, steps: plan.steps.map((s) => s.name), storePath: join(store.root, writer.id) });
 
   const lockPath = lockPathFor(opts.specPath);
@@ -101,7 +103,7 @@ export async function runPlan(opts: RunOptions): Promise<RunResult> {
   try {
     for (const [name, d] of Object.entries(plan.datasets)) {
       if (!plan.steps.some((s) => s.datasets.includes(name)) || isRemote(d.uri)) continue;
-      const h = await hasher.hashPath(d.uri);
+      const h = await hasher.hashPath(d.uri, { allowOutsideRoot: true }); // Datasets may live outside the workspace.
       datasetHashes[name] = h.hash;
       lock = updateLockDataset(lock, name, { uri: d.uri, hash: h.hash, files: h.files, bytes: h.bytes });
     }

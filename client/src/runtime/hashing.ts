@@ -24,29 +24,33 @@
  * normalisation).
  *
  * ## The stat cache and racy timestamps
- * The cache (`<root>/.mlpipeline/cache/stat-cache.txt`, format below) maps a workspace-relative path to
- * `{ size, mtimeMs, ctimeMs, ino, trustBefore, hash }`. A file whose size, mtime, ctime and inode all match
- * its entry is not read. ctime is compared on top of size, mtime and inode because no program can set it:
- * `cp -p`, `rsync -t` or `touch -d` can put an old mtime back over new bytes of the same size, and then
- * only ctime tells. Like git's `core.trustctime`, that can be turned off (`trustCtime: false`).
+ * The cache (`<root>/.mlpipeline/cache/stat-cache.txt`, format at the end of this file) maps a
+ * workspace-relative path to `{ size, mtimeMs, ctimeMs, ino, hash }`. A file whose size, mtime, ctime and
+ * inode all match its entry is not read. ctime is compared on top of size, mtime and inode because no
+ * program can set it: `cp -p`, `rsync -t` or `touch -d` can put an old mtime back over new bytes of the
+ * same size, and then only ctime tells. Like git's `core.trustctime`, that can be turned off
+ * (`trustCtime: false`).
  *
- * A timestamp has a granularity (a kernel tick on Linux, 1 s on HFS+, 2 s on FAT, the server's clock on
- * NFS). A file written again within the same tick as the write we hashed keeps the same mtime, so an entry
- * is only trusted when the file's mtime is *older* than a timestamp taken, on the same file system's
- * clock, *before* the file was read. This is git's "racily clean" rule (git compares entries with the
- * index file's own mtime): just before a file is read, the hasher writes a probe file next to the cache
- * (`<cache folder>/clock-probe`) and takes its mtime as `trustBefore`. Any later write to the file gets a
- * timestamp >= that, so an entry with `mtimeMs < trustBefore` will notice it. An entry whose file was
- * modified in the same tick as the probe (or later) is *racy*: it is not stored, and the file is read
- * again next time. When the probe cannot be written, or the file lives on another device than the probe
- * (a mount inside the workspace), the process clock is used instead, minus `racyMarginMs` (default 2 s,
- * covering coarse file systems); a file modified in that window is then read again next time. The price of
- * the rule is at most one extra read of a file hashed right after it was written (for example an output
- * hashed by the executor in the same tick the step finished writing it).
- *
- * Files whose mtime lies in the future (clock skew, archives) are never trusted, so they are always read:
+ * Racy timestamps. A timestamp has a granularity (a kernel tick on Linux, 1 s on HFS+, 2 s on FAT, the
+ * server's clock on NFS). A file written again within the same tick as the version we hashed keeps its
+ * mtime, and with the same size (and a ctime as coarse) the cache would return the old hash. So an entry is
+ * only made when the file's mtime is *older* than a clock reading taken, on the same file system's clock,
+ * *before* the file was opened. This is git's "racily clean" rule (git compares entries with the index
+ * file's own mtime, and smudges racy entries so they are checked again): just before a file is read, the
+ * hasher writes a probe file next to the cache (`<cache folder>/clock-probe`) and takes its mtime as
+ * `trustBefore`. Any later write to the file gets a timestamp >= `trustBefore`, so an entry with
+ * `mtimeMs < trustBefore` notices it. A file modified in the probe's tick or later is *racy*: its hash is
+ * returned but no entry is kept, and it is read again next time. When the probe cannot be written, or the
+ * file is on another device than the probe (a mount inside the workspace), the process clock is used
+ * instead, minus `racyMarginMs` (default 2 s, covering coarse file systems). The price is at most one
+ * extra read of a file hashed right after it was written (an output hashed in the tick the step finished
+ * writing it). Files whose mtime lies in the future (clock skew, archives) are never cached: always read,
  * slower but correct.
+ *
+ * The cache is an optimisation only: a missing, corrupt or truncated cache file means every file is read
+ * once more. Concurrent savers: the last one wins.
  */
+import { isAscii } from 'node:buffer';
 import { createHash, type Hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
@@ -61,7 +65,7 @@ export const SKIPPED_NAMES: ReadonlySet<string> = new Set(['.git', '__pycache__'
 /** First line of every folder manifest; bump the version on any change to the format. */
 export const MANIFEST_HEADER = 'mlpipeline-dir-manifest v1\n';
 /** Version of the stat cache file format; a file of another version is ignored. */
-export const STAT_CACHE_VERSION = 1;
+export const STAT_CACHE_VERSION = 2;
 
 const DEFAULT_CONCURRENCY = 16;
 const DEFAULT_RACY_MARGIN_MS = 2000;
@@ -142,18 +146,8 @@ export interface HasherStats {
   bytesRead: number;
   /** Files answered from the stat cache without reading. */
   cacheHits: number;
-  /** Files read because their entry was racy (modified too close to when it was hashed). */
-  racyRereads: number;
-}
-
-/** One stat cache entry, as stored: [size, mtimeMs, ctimeMs, ino, trustBefore, hash]. */
-type Entry = [size: number, mtimeMs: number, ctimeMs: number, ino: number, trustBefore: number, hash: string];
-
-interface ManifestEntry {
-  /** Relative to the hashed folder, `/` separators. */
-  rel: string;
-  kind: 'f' | 'l';
-  hash: ContentHash;
+  /** Files read whose entry was not stored: modified too close to the read to be trusted (read again next time). */
+  racyFiles: number;
 }
 
 interface Probe {
@@ -178,18 +172,31 @@ export function linkHash(target: string | Uint8Array): ContentHash {
 
 /** The manifest hash of a folder from its entries (any order; sorted here). Exported for tools and tests. */
 export function manifestHash(entries: ReadonlyArray<{ rel: string; kind: 'f' | 'l'; hash: ContentHash }>): ContentHash {
+  for (const e of entries) if (!HEX64.test(e.hash) || (e.kind !== 'f' && e.kind !== 'l')) throw new TypeError(`Not a manifest entry: ${JSON.stringify(e)}`);
   const sorted = [...entries].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   const h = createHash('sha256').update(MANIFEST_HEADER);
-  let chunk = '';
-  for (const e of sorted) {
-    const quoted = NEEDS_JSON_ESCAPE.test(e.rel) ? JSON.stringify(e.rel) : `"${e.rel}"`;
-    chunk += `${e.kind} ${e.hash} ${quoted}\n`;
-    if (chunk.length > 65536) {
-      h.update(chunk);
-      chunk = '';
-    }
-  }
-  return h.update(chunk).digest('hex');
+  for (const e of sorted) h.update(manifestLine(e.rel, e.kind, e.hash));
+  return h.digest('hex');
+}
+
+/** One manifest line: `<kind> <hash> <path as a JSON string>\n`. */
+function manifestLine(rel: string, kind: 'f' | 'l', hash: ContentHash): string {
+  return `${kind} ${hash} ${NEEDS_JSON_ESCAPE.test(rel) ? JSON.stringify(rel) : `"${rel}"`}\n`;
+}
+
+/**
+ * One folder of the depth-first walk. `items` are the entry names sorted, a folder's name with `/`
+ * appended: that orders them the way their full paths compare (`a-b` (0x2d) before folder `a/` (0x2f)
+ * before `a0`, and a file `a` before `a-b`). As all paths below a folder share its `name/` prefix they
+ * are contiguous in the sorted list of all paths, so the walk meets files exactly in manifest order.
+ */
+interface WalkFrame {
+  relDir: string;
+  dirAbs: string;
+  items: string[];
+  /** Names among `items` that are symbolic links. */
+  links?: Set<string>;
+  next: number;
 }
 
 /**
@@ -319,8 +326,8 @@ export class ContentHasher {
   private readonly readStream?: (absPath: string) => AsyncIterable<Uint8Array>;
   private readonly limiter: Limiter;
 
-  /** Key -> entry; entries loaded from disk stay unparsed strings until first used. */
-  private readonly entries = new Map<string, string | Entry>();
+  /** Key -> entry, as the text of its line after the key (`size\tmtimeMs\tctimeMs\tino\thash`), parsed when used. */
+  private readonly entries = new Map<string, string>();
   /** Keys verified (hit), stored or found racy in this session: they exist. */
   private readonly seen = new Set<string>();
   /** Folder keys listed completely in this session: an unseen entry below one of them is gone. */
@@ -329,7 +336,7 @@ export class ContentHasher {
   private loaded?: Promise<void>;
   private dirty = false;
   private probeDirReady = false;
-  private readonly counters: HasherStats = { filesRead: 0, bytesRead: 0, cacheHits: 0, racyRereads: 0 };
+  private readonly counters: HasherStats = { filesRead: 0, bytesRead: 0, cacheHits: 0, racyFiles: 0 };
 
   constructor(opts: ContentHasherOptions) {
     this.root = path.resolve(opts.root);
@@ -393,8 +400,8 @@ export class ContentHasher {
       } else toCheck.push(key);
     }
     const check = (key: string, st: fs.Stats | undefined): void => {
-      const e = this.entry(key);
-      if (!e || !st || !st.isFile() || !this.matches(e, st)) {
+      const v = this.entries.get(key);
+      if (v === undefined || !st || !st.isFile() || entryHash(v, st, this.trustCtime) === undefined) {
         this.entries.delete(key);
         this.dirty = true;
       } else this.seen.add(key);
@@ -456,31 +463,14 @@ export class ContentHasher {
     return this.loaded;
   }
 
-  /** The parsed entry for `key` (parsed on first use); undefined when absent or unparsable. */
-  private entry(key: string): Entry | undefined {
-    const v = this.entries.get(key);
-    if (typeof v !== 'string') return v;
-    const e = parseEntry(v);
-    if (e) this.entries.set(key, e);
-    else this.entries.delete(key);
-    return e;
-  }
-
-  private matches(e: Entry, st: fs.Stats): boolean {
-    return e[0] === st.size && e[1] === st.mtimeMs && e[3] === st.ino && (!this.trustCtime || e[2] === st.ctimeMs);
-  }
-
-  /** The cached hash when the entry matches `st` and is not racy; counts the outcome. */
+  /** The cached hash when the entry for `key` matches `st`; counts the hit. */
   private cached(key: string, st: fs.Stats): ContentHash | undefined {
-    const e = this.entry(key);
-    if (!e || !this.matches(e, st)) return undefined;
-    if (!(e[1] < e[4])) {
-      this.counters.racyRereads++;
-      return undefined;
-    }
+    const v = this.entries.get(key);
+    const hash = v === undefined ? undefined : entryHash(v, st, this.trustCtime);
+    if (hash === undefined) return undefined;
     this.counters.cacheHits++;
     this.seen.add(key);
-    return e[5];
+    return hash;
   }
 
   /**
@@ -542,12 +532,17 @@ export class ContentHasher {
         const hash = h.digest('hex');
         this.counters.filesRead++;
         this.counters.bytesRead += bytes;
+        // The racy-timestamp rule (module comment): only an entry whose mtime is older than a clock reading
+        // taken before the read is stored; any later write then gives the file a different mtime.
         const trustBefore = probe && probe.dev === st.dev ? probe.mtimeMs : processClock - this.racyMarginMs;
         this.seen.add(key);
         if (st.mtimeMs < trustBefore && bytes === st.size) {
-          this.entries.set(key, [st.size, st.mtimeMs, st.ctimeMs, st.ino, trustBefore, hash]);
+          this.entries.set(key, formatEntry(st, hash));
           this.dirty = true;
-        } else if (this.entries.delete(key)) this.dirty = true; // racy (or changed while read): read again next time
+        } else {
+          this.counters.racyFiles++;
+          if (this.entries.delete(key)) this.dirty = true; // read again next time
+        }
         return { hash, size: bytes };
       } finally {
         await fh.close();
@@ -579,16 +574,21 @@ export class ContentHasher {
   }
 
   /**
-   * A folder: list it, lstat every file and answer what the stat cache can, read the rest, then hash the
-   * manifest. Listing and lstat run synchronously, folder by folder, in slices of ~10 ms with a yield to
-   * the event loop between slices: on local disks a synchronous lstat costs a few microseconds, where a
-   * promise through libuv's thread pool costs several times that, and the no-change check is nothing but
-   * lstat calls. When lstat turns out slow (a network file system: over 250 us on average over 256 calls),
-   * the remaining files are stat'ed in parallel instead. Reads always run in parallel, `concurrency` at once.
+   * A folder: walk it, lstat every file and answer what the stat cache can, read the rest, then hash the
+   * manifest.
+   *
+   * The walk is depth-first with each folder's entries sorted by name, a folder's name counted with its
+   * trailing `/`: that visits files exactly in the manifest's order (sorted by full relative path; see
+   * `WalkFrame`), so no sort of all paths is needed. Listing and lstat run synchronously, in slices of
+   * ~10 ms with a yield to the event loop between slices: on local disks a synchronous lstat costs a few
+   * microseconds where a promise through libuv's thread pool costs several times that, and the no-change
+   * check is nothing but lstat calls. When lstat turns out slow (a network file system: over 250 us on
+   * average over 256 calls), the remaining files are stat'ed in parallel instead. Reads always run in
+   * parallel, `concurrency` at once.
    */
   private async hashDir(ctx: CallContext, relPath: string, key: string, abs: string): Promise<PathHash> {
     const prefix = key === '.' ? '' : `${key}/`;
-    // One slot per listed file or link; `hashes[i]` stays undefined for one that vanished while hashing.
+    // One slot per file or link, in manifest order; `hashes[i]` stays undefined for one that vanished.
     const rels: string[] = [];
     const kinds: Array<'f' | 'l'> = [];
     const hashes: Array<ContentHash | undefined> = [];
@@ -614,28 +614,51 @@ export class ContentHasher {
     };
 
     const statter = new SyncStatter(this.slowStatMs);
-    const stack: Array<[rel: string, abs: string]> = [['', abs]];
-    while (stack.length) {
-      const [relDir, dirAbs] = stack.pop()!;
+    const list = (relDir: string, dirAbs: string): WalkFrame | undefined => {
       let dirents: fs.Dirent[];
       try {
         dirents = fs.readdirSync(dirAbs, { withFileTypes: true });
       } catch (e) {
         if (!isMissing(e)) throw e;
         if (relDir === '') throw new MissingPathError(relPath, { cause: e });
-        continue; // removed while listing
+        return undefined; // removed while walking
       }
+      // Plain strings, not objects: a folder's name gets its `/` (its walk order, see WalkFrame), links
+      // (rare) are remembered apart.
+      const items: string[] = [];
+      let links: Set<string> | undefined;
       for (const d of dirents) {
         const name = d.name;
         if (SKIPPED_NAMES.has(name)) continue;
-        const rel = relDir ? `${relDir}/${name}` : name;
-        const childAbs = dirAbs + path.sep + name;
-        if (d.isDirectory()) {
-          stack.push([rel, childAbs]);
-          continue;
+        if (d.isDirectory()) items.push(`${name}/`);
+        else if (d.isFile()) items.push(name);
+        else if (d.isSymbolicLink()) {
+          items.push(name);
+          (links ??= new Set()).add(name);
         }
-        const link = d.isSymbolicLink();
-        if (!link && !d.isFile()) continue; // sockets, FIFOs, devices: skipped (reading a FIFO would block)
+        // sockets, FIFOs, devices: skipped (reading a FIFO would block)
+      }
+      items.sort(); // UTF-16 code unit order, like the manifest
+      return { relDir, dirAbs, items, links, next: 0 };
+    };
+
+    const stack: WalkFrame[] = [list('', abs)!];
+    while (stack.length) {
+      const frame = stack[stack.length - 1];
+      if (frame.next === frame.items.length) {
+        stack.pop();
+        continue;
+      }
+      const item = frame.items[frame.next++];
+      const isDir = item.charCodeAt(item.length - 1) === 0x2f; /* / */
+      const name = isDir ? item.slice(0, -1) : item;
+      const rel = frame.relDir ? `${frame.relDir}/${name}` : name;
+      const childAbs = frame.dirAbs + path.sep + name;
+      if (isDir) {
+        const sub = list(rel, childAbs);
+        if (sub) stack.push(sub);
+      } else {
+        const link = frame.links?.has(name) ?? false;
         const i = rels.length;
         rels.push(rel);
         kinds.push(link ? 'l' : 'f');
@@ -643,11 +666,7 @@ export class ContentHasher {
         sizes.push(0);
         if (link) links.push([i, childAbs]);
         else if (statter.slow) toStat.push([i, childAbs]);
-        else {
-          examine(i, childAbs, statter.stat(childAbs));
-          const y = statter.pause();
-          if (y) await y;
-        }
+        else examine(i, childAbs, statter.stat(childAbs));
       }
       const y = statter.pause();
       if (y) await y;
@@ -679,45 +698,85 @@ export class ContentHasher {
       }
     });
 
-    const entries: ManifestEntry[] = [];
+    const h = createHash('sha256').update(MANIFEST_HEADER);
+    let chunk = '';
+    let files = 0;
     let bytes = 0;
     for (let i = 0; i < rels.length; i++) {
       const hash = hashes[i];
       if (hash === undefined) continue;
-      entries.push({ rel: rels[i], kind: kinds[i], hash });
+      chunk += manifestLine(rels[i], kinds[i], hash);
+      if (chunk.length > 65536) {
+        h.update(chunk);
+        chunk = '';
+      }
+      files++;
       if (kinds[i] === 'f') bytes += sizes[i];
     }
     this.walked.add(key);
-    return { hash: manifestHash(entries), kind: 'dir', files: entries.length, bytes };
+    return { hash: h.update(chunk).digest('hex'), kind: 'dir', files, bytes };
   }
 }
 
 // ---- the stat cache file --------------------------------------------------------------------------------
 //
-// Text, one entry a line, parsed lazily (JSON.parse of 10,000 entries alone took a fifth of the no-change
-// budget on a 2-core machine):
+// Text, one entry a line, each line parsed only when its file is looked up (JSON.parse of 10,000 entries
+// alone took a fifth of the no-change budget on a 2-core machine):
 //
-//   mlpipeline-stat-cache 1
-//   <key>\t<size>\t<mtimeMs>\t<ctimeMs>\t<ino>\t<trustBefore>\t<sha256 hex>
+//   mlpipeline-stat-cache 2
+//   <key>\t<size>\t<mtimeMs>\t<ctimeMs, empty when equal to mtimeMs>\t<ino>\t<sha256 hex>
 //   end <entry count> <crc32 of every byte before this line, 8 hex digits>
 //
-// A key holding a tab, CR, LF or starting with `"` is written as a JSON string. A file whose header, trailer,
-// count or checksum is wrong (truncated, damaged, another version) is ignored as a whole.
+// Only trusted entries are ever stored (the racy rule is applied when an entry is made), so no timestamp
+// of the hashing itself needs to be kept. A key holding a tab, CR, LF or starting with `"` is written as a
+// JSON string. A file whose header, trailer, count or checksum is wrong (truncated, damaged, another
+// version) is ignored as a whole; the CRC keeps a flipped bit from turning into a wrong cached hash.
 
 const CACHE_HEADER = `mlpipeline-stat-cache ${STAT_CACHE_VERSION}\n`;
 
-function serializeCache(entries: Map<string, string | Entry>): string {
+function formatEntry(st: fs.Stats, hash: ContentHash): string {
+  return `${st.size}\t${st.mtimeMs}\t${st.ctimeMs === st.mtimeMs ? '' : st.ctimeMs}\t${st.ino}\t${hash}`;
+}
+
+/** The entry's hash when its size, mtime, inode (and ctime) equal `st`'s; undefined otherwise or when damaged. */
+function entryHash(v: string, st: fs.Stats, trustCtime: boolean): ContentHash | undefined {
+  const t1 = v.indexOf('\t');
+  const t2 = v.indexOf('\t', t1 + 1);
+  const t3 = v.indexOf('\t', t2 + 1);
+  const t4 = v.indexOf('\t', t3 + 1);
+  if (t1 <= 0 || t4 < 0 || v.length - t4 !== 65) return undefined;
+  if (digits(v, 0, t1) !== st.size || digits(v, t3 + 1, t4) !== st.ino) return undefined;
+  const mtime = Number(v.slice(t1 + 1, t2));
+  if (mtime !== st.mtimeMs) return undefined;
+  if (trustCtime && (t3 === t2 + 1 ? mtime : Number(v.slice(t2 + 1, t3))) !== st.ctimeMs) return undefined;
+  // Lines are CRC-checked on load and made here, so the 64 characters are hex; no regex on the hot path.
+  return v.slice(t4 + 1);
+}
+
+/** The decimal integer in v[from, to) without allocating; NaN when it is not one (or is too long to be exact). */
+function digits(v: string, from: number, to: number): number {
+  if (to <= from || to - from > 15) return to - from > 15 ? Number(v.slice(from, to)) : NaN;
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = v.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return NaN;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+function serializeCache(entries: Map<string, string>): string {
   const lines: string[] = [CACHE_HEADER];
   for (const [k, v] of entries) {
     const key = /[\t\r\n]/.test(k) || k.startsWith('"') ? JSON.stringify(k) : k;
-    lines.push(`${key}\t${typeof v === 'string' ? v : v.join('\t')}\n`);
+    lines.push(`${key}\t${v}\n`);
   }
   const body = lines.join('');
   return `${body}end ${entries.size} ${crc32(Buffer.from(body, 'utf8')).toString(16).padStart(8, '0')}\n`;
 }
 
 /** Fills `into` from a cache file's bytes; false when the file is not an intact cache file. */
-function parseCache(buf: Buffer, into: Map<string, string | Entry>): boolean {
+function parseCache(buf: Buffer, into: Map<string, string>): boolean {
   let end = buf.length;
   if (end === 0 || buf[end - 1] !== 0x0a) return false;
   end--;
@@ -727,7 +786,7 @@ function parseCache(buf: Buffer, into: Map<string, string | Entry>): boolean {
   if (!m) return false;
   const body = buf.subarray(0, lastNl + 1);
   if (crc32(body) !== parseInt(m[2], 16)) return false;
-  const text = body.toString('utf8');
+  const text = isAscii(body) ? body.toString('latin1') : body.toString('utf8'); // latin1: the cheap decode of ASCII
   if (!text.startsWith(CACHE_HEADER)) return false;
   let pos = CACHE_HEADER.length;
   while (pos < text.length) {
@@ -751,15 +810,6 @@ function parseCache(buf: Buffer, into: Map<string, string | Entry>): boolean {
     pos = nl + 1;
   }
   return into.size === Number(m[1]);
-}
-
-/** `size\tmtimeMs\tctimeMs\tino\ttrustBefore\thash` -> Entry; undefined when any field is off. */
-function parseEntry(v: string): Entry | undefined {
-  const f = v.split('\t');
-  if (f.length !== 6 || !HEX64.test(f[5])) return undefined;
-  const e: Entry = [Number(f[0]), Number(f[1]), Number(f[2]), Number(f[3]), Number(f[4]), f[5]];
-  for (let i = 0; i < 5; i++) if (!Number.isFinite(e[i])) return undefined;
-  return e;
 }
 
 /** Reads a whole file through its handle into the hash, in chunks of at most 1 MiB; returns the bytes read. */

@@ -21,7 +21,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
-import { crc32, fsyncDir, isTempName, readJsonSafe, tempSibling, writeAll, writeFileAtomic } from './atomic-file';
+import { crc32, crc32Text, fsyncDir, isTempName, readJsonSafe, tempSibling, writeAll, writeFileAtomic } from './atomic-file';
 import type { RunRecord, RunStatus, RunSummary } from './records';
 
 // ---- public constants and errors -------------------------------------------------------------------------
@@ -242,11 +242,11 @@ export function isWriterAlive(writer: WriterInfo | undefined): boolean {
 
 // ---- the index -------------------------------------------------------------------------------------------
 //
-// One line per summary change: `{"v":1,"id":"<run id>","rev":<n>,"run":<RunSummary>,"crc":"<8 hex>"}`.
-// Lines are pure ASCII (non-ASCII characters are \u-escaped), so a latin1 decoding of the file maps bytes
-// to characters one to one and byte offsets are string offsets. The id and rev sit at fixed places, so a
-// reader picks each run's newest line without parsing the others, then verifies the checksum (CRC-32 of
-// the bytes before `,"crc"`) and parses only that one.
+// One line per summary change: `{"v":1,"id":"<run id>","rev":<n>,"run":<RunSummary>,"crc":"<8 hex>"}`,
+// the checksum being the CRC-32 of the bytes before `,"crc"`. Lines are pure ASCII (non-ASCII characters
+// are \u-escaped), and the id and rev sit at fixed places. A reader scans the file backwards in chunks
+// (newest lines first, one small reused buffer), reads each line's id and rev without parsing it, and
+// verifies and parses only lines newer than what it already has for that id: about one parse per run.
 
 interface IndexEntry {
   v: 1;
@@ -257,194 +257,191 @@ interface IndexEntry {
 }
 
 /** Every line starts with this; it cannot occur inside a JSON string (quotes are escaped there), so it marks where an intact line begins. */
-const LINE_PREFIX = '{"v":1,"id":"';
+const LINE_PREFIX = Buffer.from('{"v":1,"id":"', 'latin1');
 const ID_LENGTH = 22;
-const REV_LEAD = '","rev":';
+const REV_LEAD = Buffer.from('","rev":', 'latin1');
+const REV_AT = LINE_PREFIX.length + ID_LENGTH + REV_LEAD.length;
 /** `,"crc":"xxxxxxxx"}`: the checksum closes every line. */
-const CRC_SUFFIX_LENGTH = 18;
-const CRC_LEAD = ',"crc":"';
-const HEX8 = /^[0-9a-f]{8}$/;
+const CRC_LEAD = Buffer.from(',"crc":"', 'latin1');
+const CRC_SUFFIX_LENGTH = CRC_LEAD.length + 8 + 2;
+const MIN_LINE = REV_AT + 1 + CRC_SUFFIX_LENGTH;
 const NON_ASCII = /[\u0080-\uffff]/g;
+const NEWLINE = Buffer.from('\n');
+const CHUNK = 256 * 1024;
 
-function encodeLine(rev: number, run: RunSummary): Buffer {
-  const entry: IndexEntry = { v: 1, id: run.id, rev, run };
-  const json = JSON.stringify(entry).replace(NON_ASCII, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  const body = Buffer.from(json.slice(0, -1), 'latin1');
-  const crc = crc32(body).toString(16).padStart(8, '0');
-  return Buffer.concat([body, Buffer.from(`,"crc":"${crc}"}\n`, 'latin1')]);
+/** One index line, newline included; ASCII only. */
+function encodeLineText(rev: number, summary: RunSummary): string {
+  // The id is written once, in front; the reader puts it back into the summary.
+  const { id, ...run } = summary;
+  const json = JSON.stringify({ v: 1, id, rev, run }).replace(NON_ASCII, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const body = json.slice(0, -1);
+  return `${body},"crc":"${crc32Text(body).toString(16).padStart(8, '0')}"}\n`;
 }
 
-/** A line's id and rev, read from their fixed places without parsing; undefined when they are not there. */
-function lineHead(text: string, start: number, end: number): { id: string; rev: number } | undefined {
-  const idAt = start + LINE_PREFIX.length;
-  const revAt = idAt + ID_LENGTH + REV_LEAD.length;
-  if (revAt >= end || !text.startsWith(REV_LEAD, idAt + ID_LENGTH)) return undefined;
+/** Writes ASCII lines through one reused 1 MiB buffer (no large allocation for a large index). */
+async function writeLines(handle: fsp.FileHandle, lines: string[]): Promise<void> {
+  const block = Buffer.allocUnsafe(1 << 20);
+  let used = 0;
+  for (const line of lines) {
+    if (used + line.length > block.length) {
+      await writeAll(handle, block.subarray(0, used));
+      used = 0;
+    }
+    if (line.length > block.length) await writeAll(handle, Buffer.from(line, 'latin1'));
+    else used += block.write(line, used, 'latin1');
+  }
+  if (used > 0) await writeAll(handle, block.subarray(0, used));
+}
+
+function encodeLine(rev: number, summary: RunSummary): Buffer {
+  return Buffer.from(encodeLineText(rev, summary), 'latin1');
+}
+
+function bytesAt(buf: Buffer, at: number, expected: Buffer): boolean {
+  for (let i = 0; i < expected.length; i++) if (buf[at + i] !== expected[i]) return false;
+  return true;
+}
+
+/** Where the intact line in segment [s, e) starts: the last line prefix in it (a torn write may precede it); -1 when there is none. */
+function lineStart(buf: Buffer, s: number, e: number): number {
+  if (e - s < MIN_LINE) return -1;
+  const at = buf.lastIndexOf(LINE_PREFIX, e - LINE_PREFIX.length);
+  return at >= s ? at : -1;
+}
+
+/** A line's rev, read from its fixed place without parsing; -1 when the line does not have the expected head. */
+function lineRev(buf: Buffer, at: number, e: number): number {
+  if (at + REV_AT >= e || !bytesAt(buf, at + REV_AT - REV_LEAD.length, REV_LEAD)) return -1;
   let rev = 0;
-  let i = revAt;
-  for (; i < end && i < revAt + 15; i++) {
-    const d = text.charCodeAt(i) - 48;
+  let i = at + REV_AT;
+  for (; i < e && i < at + REV_AT + 15; i++) {
+    const d = buf[i] - 48;
     if (d < 0 || d > 9) break;
     rev = rev * 10 + d;
   }
-  if (i === revAt || text.charCodeAt(i) !== 44 /* , */) return undefined;
-  return { id: text.slice(idAt, idAt + ID_LENGTH), rev };
+  return i === at + REV_AT || buf[i] !== 44 /* , */ ? -1 : rev;
 }
 
-/** Verifies a line's checksum and parses it; undefined for anything torn, damaged or not ours. */
-function verifyLine(buf: Buffer, text: string, start: number, end: number): IndexEntry | undefined {
-  const lead = end - CRC_SUFFIX_LENGTH;
-  if (lead <= start || text.charCodeAt(end - 1) !== 0x7d || text.charCodeAt(end - 2) !== 0x22 || !text.startsWith(CRC_LEAD, lead)) return undefined;
-  const hex = text.slice(lead + CRC_LEAD.length, end - 2);
-  if (!HEX8.test(hex) || parseInt(hex, 16) !== crc32(buf.subarray(start, lead))) return undefined;
+/** Verifies the checksum of line [at, e) and parses it; undefined for anything torn, damaged or not ours. */
+function verifyLine(buf: Buffer, at: number, e: number): IndexEntry | undefined {
+  const lead = e - CRC_SUFFIX_LENGTH;
+  if (lead <= at || buf[e - 1] !== 0x7d || buf[e - 2] !== 0x22 || !bytesAt(buf, lead, CRC_LEAD)) return undefined;
+  let crc = 0;
+  for (let i = lead + CRC_LEAD.length; i < e - 2; i++) {
+    const c = buf[i];
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (d < 0) return undefined;
+    crc = crc * 16 + d;
+  }
+  if (crc !== crc32(buf.subarray(at, lead))) return undefined;
   let entry: IndexEntry;
   try {
-    entry = JSON.parse(text.slice(start, end)) as IndexEntry;
+    entry = JSON.parse(buf.toString('latin1', at, e)) as IndexEntry;
   } catch {
     return undefined;
   }
   if (entry?.v !== 1 || !Number.isSafeInteger(entry.rev) || typeof entry.run !== 'object' || entry.run === null) return undefined;
-  if (!isRunId(entry.id) || entry.run.id !== entry.id || typeof entry.run.status !== 'string') return undefined;
+  if (!isRunId(entry.id) || typeof entry.run.status !== 'string') return undefined;
+  entry.run.id = entry.id;
   return entry;
 }
 
-interface LineRef {
-  /** Where the (last) line start inside this newline-delimited segment is; a torn write before it is skipped. */
-  start: number;
-  end: number;
-  rev: number;
-}
-
-interface ParsedLine extends LineRef {
-  entry: IndexEntry;
-}
-
 interface ScanResult {
+  /** Non-empty newline-delimited segments. */
   lines: number;
+  /** Segments or parts of segments found damaged (only lines that could matter are verified). */
   badLines: number;
-  /** Offset after the last newline. */
+  /** File offset after the last newline. */
   consumed: number;
-  best: Map<string, ParsedLine>;
+  /** Each run's newest valid line. */
+  best: Map<string, IndexEntry>;
 }
 
 /**
- * Picks each run's newest valid line. A segment (text between newlines) whose intact line start is not at
- * its beginning holds a torn write followed by a whole line appended after it: the torn part is counted
- * as bad and the line after it used. Only the winning line per id is verified and parsed; if it fails,
- * that id's lines are tried newest first until one verifies. The unterminated tail is considered too.
+ * Reads the index backwards in chunks and keeps each run's newest valid line (highest rev; the later line
+ * on a tie). A line is verified and parsed only when it is newer than what is kept for its id, so a line
+ * that fails is simply passed over for that id's older ones. A segment with a torn write before an intact
+ * line (a crash, then another append on the same line) counts as bad and its intact line is used.
  */
-function scanIndex(buf: Buffer, text: string): ScanResult {
+async function scanIndex(handle: fsp.FileHandle, size: number): Promise<ScanResult> {
+  const best = new Map<string, IndexEntry>();
   let lines = 0;
   let badLines = 0;
-  const heads = new Map<string, LineRef>();
-  const damaged = new Set<string>();
-  const segments: LineRef[] = [];
-  const consider = (s: number, e: number) => {
+  let consumed = -1;
+  let buf = Buffer.allocUnsafe(CHUNK * 2);
+  let carry = Buffer.alloc(0); // the start of a segment whose end was in the chunk read before
+  const segment = (s: number, e: number) => {
+    if (e <= s) return;
     lines++;
-    const at = text.lastIndexOf(LINE_PREFIX, e - LINE_PREFIX.length);
-    if (at < s) {
+    const at = lineStart(buf, s, e);
+    if (at < 0) {
       badLines++;
       return;
     }
-    if (at > s) badLines++; // a torn line, then one appended after it
-    const head = lineHead(text, at, e);
-    if (!head) {
+    if (at > s) badLines++;
+    const rev = lineRev(buf, at, e);
+    if (rev < 0) {
       badLines++;
       return;
     }
-    const ref: LineRef = { start: at, end: e, rev: head.rev };
-    segments.push(ref);
-    const prev = heads.get(head.id);
-    if (!prev || head.rev >= prev.rev) heads.set(head.id, ref);
+    const id = buf.toString('latin1', at + LINE_PREFIX.length, at + LINE_PREFIX.length + ID_LENGTH);
+    const kept = best.get(id);
+    if (kept && kept.rev >= rev) return;
+    const entry = verifyLine(buf, at, e);
+    if (entry && entry.id === id && entry.rev === rev) best.set(id, entry);
+    else badLines++;
   };
-  let start = 0;
-  for (;;) {
-    const nl = text.indexOf('\n', start);
-    if (nl === -1) break;
-    if (nl > start) consider(start, nl);
-    start = nl + 1;
-  }
-  const consumed = start;
-  if (consumed < text.length) consider(consumed, text.length);
-
-  const best = new Map<string, ParsedLine>();
-  for (const [id, ref] of heads) {
-    const entry = verifyLine(buf, text, ref.start, ref.end);
-    if (entry && entry.id === id) best.set(id, { ...ref, entry });
-    else {
-      badLines++;
-      damaged.add(id);
+  for (let end = size; end > 0; ) {
+    const start = Math.max(0, end - CHUNK);
+    const len = end - start;
+    if (buf.length < len + carry.length) buf = Buffer.allocUnsafe((len + carry.length) * 2);
+    for (let got = 0; got < len; ) {
+      const { bytesRead } = await handle.read(buf, got, len - got, start + got);
+      if (bytesRead === 0) throw new Error('the index shrank while being read');
+      got += bytesRead;
     }
-  }
-  if (damaged.size > 0) {
-    // Rare: fall back to that id's other lines, newest first.
-    const candidates = new Map<string, LineRef[]>();
-    for (const ref of segments) {
-      const head = lineHead(text, ref.start, ref.end)!;
-      if (!damaged.has(head.id) || ref === heads.get(head.id)) continue;
-      let list = candidates.get(head.id);
-      if (!list) candidates.set(head.id, (list = []));
-      list.push(ref);
+    carry.copy(buf, len);
+    // buf[0, len + carry.length) is the file from `start` on, up to the end of the carried segment.
+    let pos = len + carry.length;
+    for (;;) {
+      const nl = pos > 0 ? buf.lastIndexOf(0x0a, pos - 1) : -1;
+      if (nl < 0) break;
+      if (consumed < 0) consumed = start + nl + 1;
+      segment(nl + 1, pos);
+      pos = nl;
     }
-    for (const [id, list] of candidates) {
-      list.sort((a, b) => b.rev - a.rev || b.start - a.start);
-      for (const ref of list) {
-        const entry = verifyLine(buf, text, ref.start, ref.end);
-        if (entry && entry.id === id) {
-          best.set(id, { ...ref, entry });
-          break;
-        }
-        badLines++;
-      }
-    }
+    if (start === 0) segment(0, pos);
+    else carry = Buffer.from(buf.subarray(0, pos));
+    end = start;
   }
-  return { lines, badLines, consumed, best };
+  return { lines, badLines, consumed: Math.max(consumed, 0), best };
 }
 
 /** Valid lines in `buf` (torn ones dropped), each with its newline, and the offset after the last newline. */
 function validLines(buf: Buffer, includeUnterminated: boolean): { data: Buffer; next: number } {
-  const text = buf.toString('latin1');
   const parts: Buffer[] = [];
   const take = (s: number, e: number) => {
-    const at = text.lastIndexOf(LINE_PREFIX, e - LINE_PREFIX.length);
-    if (at >= s && verifyLine(buf, text, at, e)) parts.push(buf.subarray(at, e), NEWLINE);
+    const at = lineStart(buf, s, e);
+    if (at >= 0 && verifyLine(buf, at, e)) parts.push(buf.subarray(at, e), NEWLINE);
   };
   let start = 0;
   for (;;) {
-    const nl = text.indexOf('\n', start);
+    const nl = buf.indexOf(0x0a, start);
     if (nl === -1) break;
     if (nl > start) take(start, nl);
     start = nl + 1;
   }
-  if (includeUnterminated && start < text.length) {
-    take(start, text.length);
-    start = text.length;
+  if (includeUnterminated && start < buf.length) {
+    take(start, buf.length);
+    start = buf.length;
   }
   return { data: Buffer.concat(parts), next: start };
-}
-
-const NEWLINE = Buffer.from('\n');
-
-/** The whole file in one buffer, read with as few calls as possible (it may grow while being read). */
-async function readWhole(handle: fsp.FileHandle, size: number): Promise<Buffer> {
-  let buf = Buffer.allocUnsafe(size + 65536);
-  let got = 0;
-  for (;;) {
-    if (got === buf.length) {
-      const bigger = Buffer.allocUnsafe(buf.length * 2);
-      buf.copy(bigger, 0, 0, got);
-      buf = bigger;
-    }
-    const { bytesRead } = await handle.read(buf, got, buf.length - got, got);
-    if (bytesRead === 0) return buf.subarray(0, got);
-    got += bytesRead;
-  }
 }
 
 interface IndexSnapshot extends ScanResult {
   handle: fsp.FileHandle;
   ino: number;
   dev: number;
-  buf: Buffer;
 }
 
 // ---- the store -------------------------------------------------------------------------------------------
@@ -588,9 +585,8 @@ export class RunStore {
     }
     try {
       const st = await handle.stat();
-      const buf = await readWhole(handle, st.size);
-      const scan = scanIndex(buf, buf.toString('latin1'));
-      return { handle, ino: st.ino, dev: st.dev, buf, ...scan };
+      const scan = await scanIndex(handle, st.size);
+      return { handle, ino: st.ino, dev: st.dev, ...scan };
     } catch (err) {
       await handle.close().catch(() => undefined);
       throw err;
@@ -603,22 +599,19 @@ export class RunStore {
    * is reported `failed`). Never fails on a damaged index or record; compacts the index when it is mostly stale.
    */
   async list(): Promise<RunSummary[]> {
-    const [snapshot, names] = await Promise.all([this.readIndex(), this.runNames()]);
+    // An unreadable index (permissions, a folder in its place) is treated as missing: every run folder is read.
+    const [snapshot, names] = await Promise.all([this.readIndex().catch(() => undefined), this.runNames()]);
     try {
       const stats: ListStats = { indexLines: snapshot?.lines ?? 0, badLines: snapshot?.badLines ?? 0, runs: 0, healed: 0, dropped: 0, compacted: false };
       const folders = new Set(names);
-      /** Per id: what the index should say (persisted), and what to show. */
-      const persist = new Map<string, { rev: number; line?: ParsedLine; summary: RunSummary }>();
+      /** Per id: what the index says, or should say (healed from run.json). */
+      const persist: Map<string, IndexEntry> = snapshot?.best ?? new Map();
       const toCheck: string[] = [];
-      if (snapshot) {
-        for (const [id, line] of snapshot.best) {
-          if (!folders.has(id)) {
-            stats.dropped++;
-            continue;
-          }
-          persist.set(id, { rev: line.rev, line, summary: line.entry.run });
-          if (!TERMINAL.has(line.entry.run.status)) toCheck.push(id);
-        }
+      for (const [id, line] of persist) {
+        if (!folders.has(id)) {
+          persist.delete(id);
+          stats.dropped++;
+        } else if (!TERMINAL.has(line.run.status)) toCheck.push(id);
       }
       for (const id of names) if (!persist.has(id)) toCheck.push(id);
 
@@ -640,21 +633,21 @@ export class RunStore {
         }
         const rev = typeof stored.rev === 'number' ? stored.rev : 0;
         const alive = stored.status === 'running' && isWriterAlive(stored.writer);
-        if (!known || rev > known.rev || (rev === known.rev && stored.status !== known.summary.status)) {
+        if (!known || rev > known.rev || (rev === known.rev && stored.status !== known.run.status)) {
           const summary = summarize(stripStored(stored));
-          persist.set(id, { rev, summary });
+          persist.set(id, { v: 1, id, rev, run: summary });
           stats.healed++;
           // A live writer appends its own line in a moment; anything else is re-indexed now.
           if (!known || !alive) heal.push(encodeLine(rev, summary));
         }
         if (stored.status === 'running' && !alive) {
-          shown.set(id, { ...persist.get(id)!.summary, status: 'failed' });
+          shown.set(id, { ...persist.get(id)!.run, status: 'failed' });
           dead.interrupted.push(id);
         }
       });
 
       const out: RunSummary[] = [];
-      for (const [id, p] of persist) out.push(shown.get(id) ?? p.summary);
+      for (const [id, p] of persist) out.push(shown.get(id) ?? p.run);
       stats.runs = out.length;
       sortNewestFirst(out);
 
@@ -682,6 +675,7 @@ export class RunStore {
    * names the file written to (a compaction renamed a new index over it), the lines are appended again to
    * the new file. Together with the compactor re-reading the old file after its rename, no line is lost;
    * a line may appear twice, which the highest-`rev` rule makes harmless.
+   * @internal (the writers' and the store's own)
    */
   async appendIndex(data: Buffer, fsync: boolean): Promise<void> {
     for (let attempt = 0; attempt < 8; attempt++) {
@@ -706,7 +700,7 @@ export class RunStore {
    * tail once more and append what arrived meanwhile. Returns false when another process holds the lock or
    * the index changed since it was read (the next list() tries again).
    */
-  private async compact(snapshot: IndexSnapshot | undefined, persist: Map<string, { rev: number; line?: ParsedLine; summary: RunSummary }>): Promise<boolean> {
+  private async compact(snapshot: IndexSnapshot | undefined, persist: Map<string, IndexEntry>): Promise<boolean> {
     const release = await this.tryLock();
     if (!release) return false;
     let opened: fsp.FileHandle | undefined;
@@ -723,15 +717,13 @@ export class RunStore {
         old = opened;
         consumed = 0;
       }
-      const parts: Buffer[] = [];
-      for (const [, p] of persist) {
-        parts.push(p.line && snapshot ? Buffer.concat([snapshot.buf.subarray(p.line.start, p.line.end), NEWLINE]) : encodeLine(p.rev, p.summary));
-      }
+      // The map holds the newest runs first (the index is read backwards); the file keeps oldest first.
+      const entries = [...persist.values()].reverse();
       const target = this.indexPath;
       const tmp = tempSibling(target);
       const out = await fsp.open(tmp, 'wx', 0o644);
       try {
-        await writeAll(out, Buffer.concat(parts));
+        await writeLines(out, entries.map((p) => encodeLineText(p.rev, p.run)));
         const caught = await readNewLines(old, consumed);
         consumed = caught.next;
         if (caught.data.length > 0) await writeAll(out, caught.data);
@@ -938,22 +930,25 @@ function serialize(record: RunRecord, writer: WriterInfo | undefined, rev: numbe
 
 const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
-/** Newest first by start time, then by id. `toISOString()` times compare as strings; others are normalised first. */
+/**
+ * Newest first by start time, then by id. `toISOString()` times compare as strings; others are normalised
+ * first. The input comes newest first already (the index is read backwards), so TimSort is close to linear.
+ */
 function sortNewestFirst(runs: RunSummary[]): void {
+  const byIdDesc = (a: RunSummary, b: RunSummary) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+  if (runs.every((r) => typeof r.startedAt === 'string' && ISO_MS.test(r.startedAt))) {
+    runs.sort((a, b) => (a.startedAt !== b.startedAt ? (a.startedAt < b.startedAt ? 1 : -1) : byIdDesc(a, b)));
+    return;
+  }
   const key = new Map<RunSummary, string>();
   for (const r of runs) {
-    let k = typeof r.startedAt === 'string' ? r.startedAt : '';
-    if (!ISO_MS.test(k)) {
-      const t = Date.parse(k);
-      k = Number.isNaN(t) ? '' : new Date(t).toISOString();
-    }
-    key.set(r, k);
+    const t = Date.parse(typeof r.startedAt === 'string' ? r.startedAt : '');
+    key.set(r, Number.isNaN(t) ? '' : new Date(t).toISOString());
   }
   runs.sort((a, b) => {
     const ka = key.get(a)!;
     const kb = key.get(b)!;
-    if (ka !== kb) return ka < kb ? 1 : -1;
-    return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+    return ka !== kb ? (ka < kb ? 1 : -1) : byIdDesc(a, b);
   });
 }
 

@@ -3,7 +3,7 @@ import { TextDocument } from 'vscode-languageserver-textdocument';
 import { analyzeSpec, type SpecAnalysis, type ValidationOptions } from '../core/validate';
 import { toDiagnostics } from '../service/diagnostics';
 import { featureCapabilities, registerFeatures } from './features';
-import { registerRunPlanRequest } from './run-plan-request'; // TEMP-RUNPLAN
+import { registerRunPlanRequest } from './run-plan-request';
 import { DEFAULT_SETTINGS, readSettings, type ServerSettings } from './settings';
 
 /**
@@ -45,7 +45,7 @@ export function startServer(connection: Connection): void {
   }
 
   const features = registerFeatures(connection, documents, (uri) => analysisFor(uri));
-  registerRunPlanRequest(connection, documents); // TEMP-RUNPLAN
+  registerRunPlanRequest(connection, documents);
 
   connection.onInitialize((params: InitializeParams): InitializeResult => {
     canPullSettings = !!params.capabilities.workspace?.configuration;

@@ -7,6 +7,8 @@
 // Add each new *.test.ts here.
 import { mocha } from './mochaSetup';
 import './diagnostics.test';
+import './commands.test';
+import './features.test';
 
 import * as fs from 'fs';
 import * as path from 'path';
