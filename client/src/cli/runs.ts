@@ -41,7 +41,8 @@ export async function runsCommand(argv: string[]): Promise<number> {
   const all = stores(one(args, '--spec'));
   const runs: (RunSummary & { workspace: string })[] = [];
   for (const s of all) for (const r of await s.list()) runs.push({ ...r, workspace: relative(process.cwd(), dirname(dirname(s.root))) || '.' });
-  runs.sort((a, b) => (a.id < b.id ? 1 : -1));
+  // Newest first; ids are per second, so the start time orders runs started within the same second.
+  runs.sort((a, b) => b.startedAt.localeCompare(a.startedAt) || (a.id < b.id ? 1 : -1));
   if (args.flags.has('--json')) {
     process.stdout.write(JSON.stringify(runs, null, 2) + '\n');
     return 0;
