@@ -178,6 +178,14 @@ describe('local engine: failures are clear and never cached', () => {
     assert.match(r.steps.a.error!, /command not found/);
   });
 
+  it('a step killed from outside (SIGKILL, as the OOM killer does) is reported as such', async () => {
+    const dir = workspace(`steps:\n  a:\n    command: kill -9 $$\n  b:\n    needs: [a]\n    command: echo b\n`);
+    const r = await run(dir);
+    assert.equal(r.steps.a.signal, 'SIGKILL');
+    assert.match(r.steps.a.error!, /was killed \(SIGKILL\), most often by the kernel's out-of-memory killer/);
+    assert.equal(r.steps.b.status, 'skipped');
+  });
+
   it('a missing input file names the input and the step', async () => {
     const dir = workspace(`steps:\n  a:\n    command: echo a\n    inputs: [src/missing.py]\n`);
     const r = await run(dir);

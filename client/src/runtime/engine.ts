@@ -308,7 +308,7 @@ export async function runPlan(opts: RunOptions): Promise<RunResult> {
         .catch(async (e: Error) => {
           status.set(s.name, 'failed');
           record.steps[s.name].status = 'failed';
-          record.steps[s.name].error = `Internal error in step \`${s.name}\`: ${e.message}`;
+          record.steps[s.name].error = describeFailure(e, `step \`${s.name}\``);
           await writer.update((r) => (r.steps[s.name] = { ...record.steps[s.name] })).catch(() => {});
           emit({ type: 'step-finished', step: s.name, status: 'failed', durationMs: 0, error: record.steps[s.name].error });
         })
@@ -333,9 +333,16 @@ export async function runPlan(opts: RunOptions): Promise<RunResult> {
   } catch (e) {
     emit({ type: 'step-output', step: '', text: `Could not update ${lockPath}: ${(e as Error).message}\n`, stream: 'stderr' });
   }
-  await writer.finish(final, error);
+  let finalError = error;
+  try {
+    await writer.finish(final, error);
+  } catch (e) {
+    // The record could not be finished (a full disk, say): say so; the store reads it as interrupted.
+    finalError = describeFailure(e as Error, 'recording the end of the run');
+    emit({ type: 'step-output', step: '', text: `${finalError}\n`, stream: 'stderr' });
+  }
   const durationMs = Math.round(performance.now() - started);
-  emit({ type: 'run-finished', runId: writer.id, status: final, durationMs, ...(error ? { error } : {}) });
+  emit({ type: 'run-finished', runId: writer.id, status: final, durationMs, ...(finalError ? { error: finalError } : {}) });
   record.status = final;
   return { runId: writer.id, status: final, record: (await store.get(writer.id)) ?? record };
 }
@@ -383,6 +390,15 @@ export function parseMetrics(text: string): Record<string, number> | string {
 function addLineage(record: RunRecord, inputs: string[], stepNode: string, step: string, outputs: Record<string, { hash: ContentHash }>): void {
   const edges: LineageEdge[] = [...inputs.map((from) => ({ from, to: stepNode })), ...Object.entries(outputs).map(([o, v]) => ({ from: stepNode, to: `output:${step}.${o}@${v.hash}` }))];
   record.lineage.push(...edges);
+}
+
+/** File-system failures in words a user can act on; anything else keeps its own message. */
+export function describeFailure(e: Error, during: string): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return `The disk is full (${code}) while ${during}. Free some space and run again; nothing partial was cached.`;
+  if (code === 'EACCES' || code === 'EPERM') return `Permission denied (${code}) while ${during}: ${e.message}. Check the folder's owner and permissions.`;
+  if (code === 'EROFS') return `The file system is read-only (EROFS) while ${during}.`;
+  return `Internal error while ${during}: ${e.message}`;
 }
 
 /** Secret values never reach logs, even when a program prints them. */
