@@ -70,6 +70,30 @@ describe('mlpipeline run: the sample pipeline end to end', () => {
   });
 });
 
+describe('mlpipeline logs --follow', () => {
+  it('streams a running step\'s log as it is written and stops when the run ends', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mlp-follow-'));
+    dirs.push(dir);
+    writeFileSync(join(dir, 'mlpipeline.yaml'), 'apiVersion: mlpipeline/v1\nname: f\nsteps:\n  tick:\n    command: for i in 1 2 3; do echo tick $i; sleep 0.7; done\n');
+    const runner = spawn(process.execPath, [BIN, 'run'], { cwd: dir, env: { ...process.env, NO_COLOR: '1' } });
+    const runnerExit = new Promise((r) => runner.on('exit', r));
+    let id = '';
+    for (let i = 0; i < 100 && !id; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      const list = JSON.parse(cli(dir, 'runs', '--json').out || '[]') as { id: string }[];
+      id = list[0]?.id ?? '';
+    }
+    const follower = spawn(process.execPath, [BIN, 'logs', id, '--follow'], { cwd: dir, env: { ...process.env, NO_COLOR: '1' } });
+    const seen: { line: string; at: number }[] = [];
+    follower.stdout.on('data', (d: Buffer) => String(d).split('\n').filter(Boolean).forEach((line) => seen.push({ line, at: Date.now() })));
+    const code = await new Promise<number | null>((r) => follower.on('exit', r));
+    await runnerExit;
+    assert.equal(code, 0);
+    assert.deepEqual(seen.map((s) => s.line), ['tick 1', 'tick 2', 'tick 3']);
+    assert.ok(seen[2].at - seen[0].at > 800, 'lines arrived as they were written, not all at the end');
+  });
+});
+
 describe('mlpipeline run: cancel and failures', () => {
   it('Ctrl+C stops the running step, records the run as cancelled and exits 130', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mlp-cancel-'));
