@@ -6,6 +6,7 @@ import type { LanguageClientHost } from './language-client';
 import type { EngineEvent } from './runtime/engine';
 import type { RunRecord, RunStatus } from './runtime/records';
 import { readSpecInfo, storeRootFor } from './specs';
+import { formatDuration as formatMs } from './runtime/run-report';
 
 /** What a finished launch reports (commands return it, so tests and other extensions can use it). */
 export interface LaunchResult {
@@ -295,9 +296,3 @@ export class RunController implements vscode.Disposable {
   }
 }
 
-export function formatMs(ms: number | undefined): string {
-  if (ms === undefined || !Number.isFinite(ms)) return '-';
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
-}

@@ -4,7 +4,8 @@ import type { RunRecord, RunSummary } from '../runtime/records';
 import { RunStore } from '../runtime/run-store';
 import { one, parseArgs, UsageError } from './args';
 import { findSpecs } from './find-specs';
-import { duration, formatValue, paint, safe, table } from './output';
+import { comparisonRows, runDetails } from '../runtime/run-report';
+import { formatValue, paint, safe, table } from './output';
 
 /** Run stores this command can see: `--spec`'s, the current folder's, and those of specs below it. */
 function stores(spec: string | undefined): RunStore[] {
@@ -78,33 +79,7 @@ export async function showCommand(argv: string[]): Promise<number> {
     process.stdout.write(JSON.stringify(r, null, 2) + '\n');
     return 0;
   }
-  const out: string[] = [];
-  out.push(`${paint('1', `Run ${r.id}`)}  ${paint(STATUS_COLOR[r.status] ?? '0', r.status)}${r.label ? `  "${safe(r.label)}"` : ''}`);
-  out.push(`spec      ${r.spec.name} (${safe(r.spec.path)}, sha256 ${r.spec.hash.slice(0, 12)})`);
-  out.push(`started   ${r.startedAt}${r.finishedAt ? `   took ${duration(Date.parse(r.finishedAt) - Date.parse(r.startedAt))}` : ''}`);
-  out.push(`git       ${r.git ? `${r.git.commit.slice(0, 12)}${r.git.branch ? ` (${safe(r.git.branch)})` : ''}${r.git.dirty ? ' + uncommitted changes' : ''}` : 'not a git repository'}`);
-  out.push(`target    ${r.target}${r.sweep ? `   sweep ${r.sweep.name} trial ${r.sweep.trial}` : ''}`);
-  out.push(`params    ${Object.entries(r.params).map(([k, v]) => `${k}=${formatValue(v)}`).join('  ') || '-'}`);
-  if (r.error) out.push(`error     ${safe(r.error)}`);
-  out.push('');
-  out.push(
-    table(
-      ['step', 'status', 'time', 'exit', 'metrics'],
-      Object.entries(r.steps).map(([name, s]) => [name, s.status + (s.cachedFrom ? ` (from ${s.cachedFrom})` : ''), duration(s.durationMs), s.exitCode === undefined || s.exitCode === null ? '' : String(s.exitCode), Object.entries(s.metrics ?? {}).map(([k, v]) => `${k}=${formatValue(v)}`).join(' ')]),
-    ).trimEnd(),
-  );
-  for (const [name, s] of Object.entries(r.steps)) {
-    const outs = Object.entries(s.outputs).map(([k, o]) => `${k}: ${safe(o.path)}${o.hash ? ` @${o.hash.slice(0, 12)}` : ''}`);
-    const ins = Object.entries(s.inputs).map(([p, h]) => `${safe(p)} @${h.slice(0, 12)}`);
-    if (outs.length || ins.length || s.error) {
-      out.push('');
-      out.push(`${paint('1', name)}  ${safe(s.command)}`);
-      if (ins.length) out.push(`  inputs   ${ins.join(', ')}`);
-      if (outs.length) out.push(`  outputs  ${outs.join(', ')}`);
-      if (s.error && s.status !== 'succeeded') out.push(`  ${paint('31', safe(s.error))}`);
-    }
-  }
-  process.stdout.write(out.join('\n') + '\n');
+  process.stdout.write(runDetails(r, { text: safe, bold: (x) => paint('1', x), status: (x) => paint(STATUS_COLOR[x] ?? '0', x), error: (x) => paint('31', x) }));
   return 0;
 }
 
@@ -113,31 +88,13 @@ export async function compareCommand(argv: string[]): Promise<number> {
   if (args.positional.length < 2) throw new UsageError('compare takes two or more run ids.');
   const all = stores(one(args, '--spec'));
   const records = await Promise.all(args.positional.map(async (p) => (await findRun(all, p)).record));
-  const rows: { key: string; values: string[] }[] = [];
-  const add = (key: string, get: (r: RunRecord) => unknown): void => {
-    rows.push({ key, values: records.map((r) => {
-      const v = get(r);
-      return v === undefined ? '' : formatValue(v);
-    }) });
-  };
-  add('status', (r) => r.status);
-  add('commit', (r) => r.git?.commit.slice(0, 8));
-  add('spec', (r) => r.spec.hash.slice(0, 8));
-  for (const k of [...new Set(records.flatMap((r) => Object.keys(r.params)))].sort()) add(`params.${k}`, (r) => r.params[k]);
-  const metricKeys = [...new Set(records.flatMap((r) => Object.entries(r.steps).flatMap(([s, st]) => Object.keys(st.metrics ?? {}).map((m) => `${s}.${m}`))))].sort();
-  for (const k of metricKeys) {
-    const [s, ...m] = k.split('.');
-    add(`metrics.${k}`, (r) => r.steps[s]?.metrics?.[m.join('.')]);
-  }
-  for (const s of [...new Set(records.flatMap((r) => Object.keys(r.steps)))]) {
-    for (const o of [...new Set(records.flatMap((r) => Object.keys(r.steps[s]?.outputs ?? {})))]) add(`outputs.${s}.${o}`, (r) => r.steps[s]?.outputs[o]?.hash?.slice(0, 8));
-  }
-  const shown = args.flags.has('--only-diff') ? rows.filter((row) => new Set(row.values).size > 1) : rows;
+  const rows = comparisonRows(records).map((row) => ({ ...row, values: row.values.map(safe) }));
+  const shown = args.flags.has('--only-diff') ? rows.filter((row) => row.differs) : rows;
   if (args.flags.has('--json')) {
     process.stdout.write(JSON.stringify({ runs: records.map((r) => r.id), rows: shown }, null, 2) + '\n');
     return 0;
   }
-  process.stdout.write(table(['', ...records.map((r) => r.id)], shown.map((row) => [row.key, ...row.values.map((v, i) => (new Set(row.values).size > 1 && i > 0 ? paint('33', v) : v))])));
+  process.stdout.write(table(['', ...records.map((r) => r.id)], shown.map((row) => [row.key, ...row.values.map((v, i) => (row.differs && i > 0 ? paint('33', v) : v))])));
   if (args.flags.has('--only-diff') && shown.length === 0) process.stdout.write('The runs do not differ in params, metrics or outputs.\n');
   return 0;
 }

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { RunController } from '../run-controller';
-import { formatMs } from '../run-controller';
+import { formatDuration as formatMs } from '../runtime/run-report';
 import type { RunRecord, RunStatus, RunSummary, StepStatus } from '../runtime/records';
 import type { RunStore } from '../runtime/run-store';
 import { storeRootFor, type SpecIndex } from '../specs';
