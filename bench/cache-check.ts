@@ -16,6 +16,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ContentHasher } from '../client/src/runtime/hashing';
+import { mulberry32 as rng } from '../client/src/runtime/random';
 
 const TARGET_MS = 200;
 
@@ -69,17 +70,6 @@ function childCheck(root: string): Check {
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Check;
 }
 
-/** Small deterministic PRNG (mulberry32), so every run builds the same dataset. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function buildDataset(root: string, files: number): number {
   const rand = rng(42);

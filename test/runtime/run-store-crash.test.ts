@@ -14,6 +14,7 @@ import { after, describe, it } from 'node:test';
 import { buildSync } from 'esbuild';
 import { INTERRUPTED_ERROR, RUN_ID_PATTERN, RunStore } from '../../client/src/runtime/run-store';
 import { assertCompleteRun, SERIES_CONTENT } from './fixtures/run-store-writer';
+import { mulberry32 as prng } from '../../client/src/runtime/random';
 
 const ROOT = resolve(__dirname, '../..');
 const WRITER = join(__dirname, 'fixtures/run-store-writer.ts');
@@ -22,17 +23,6 @@ const SEED = Number(process.env.RUN_STORE_CRASH_SEED ?? Math.floor(Math.random()
 /** Longest wait between the child saying `ready` and the kill. */
 const MAX_DELAY_MS = 500;
 
-/** mulberry32: a small seeded PRNG, so a failing schedule can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const temp = mkdtempSync(join(tmpdir(), 'mlp-runstore-crash-'));
 after(() => rmSync(temp, { recursive: true, force: true }));

@@ -5,6 +5,7 @@ import { isScalar, isSeq, type Document } from 'yaml';
 import { planRun, type ParamValue } from '../../../server/src/core/plan';
 import { entries, get, items, stringValue } from '../../../server/src/core/yaml-nodes';
 import { runPlan, type RunResult } from '../runtime/engine';
+import { mulberry32 } from '../runtime/random';
 import { intOption, parseArgs, UsageError } from './args';
 import { formatValue, paint, table } from './output';
 import { cancelOnSignals, printer } from './run';
@@ -75,17 +76,6 @@ export function expandTrials(def: SweepDef): Record<string, ParamValue>[] {
     }
     return t;
   });
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export async function sweepCommand(argv: string[]): Promise<number> {
