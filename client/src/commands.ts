@@ -31,7 +31,13 @@ const refOf = (a: unknown): { runId: string; storeRoot: string; step?: string; s
   return undefined;
 };
 
-const uriOf = (a: unknown): vscode.Uri | undefined => (a instanceof vscode.Uri ? a : (a as { spec?: unknown })?.spec instanceof vscode.Uri ? (a as { spec: vscode.Uri }).spec : undefined);
+/** The spec a command is about: a Uri (menus), a tree node with `spec`, or a URI string (code lenses). */
+const uriOf = (a: unknown): vscode.Uri | undefined => {
+  if (a instanceof vscode.Uri) return a;
+  if ((a as { spec?: unknown })?.spec instanceof vscode.Uri) return (a as { spec: vscode.Uri }).spec;
+  if (typeof a === 'string' && /^(file|untitled):/.test(a)) return vscode.Uri.parse(a);
+  return undefined;
+};
 
 /** A run from the Runs view, picked by the user. */
 async function pickRun(ctx: Ctx, title: string, exclude?: string): Promise<RunNode | undefined> {

@@ -37,7 +37,13 @@ export class LanguageClientHost implements vscode.Disposable {
         run: { module, transport: TransportKind.ipc },
         debug: { module, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6019'] } },
       },
-      { documentSelector: specSelector(), outputChannel, synchronize: { configurationSection: 'mlpipeline' } },
+      {
+        documentSelector: specSelector(),
+        outputChannel,
+        synchronize: { configurationSection: 'mlpipeline' },
+        // The server offers "Run" code lenses only for commands the client says it has.
+        initializationOptions: { commands: ['mlpipeline.runPipeline', 'mlpipeline.runStep'] },
+      },
     );
     await client.start();
     this.client = client;

@@ -11,6 +11,7 @@ import { definition, prepareRename, references, rename } from '../service/naviga
 import { SEMANTIC_LEGEND, semanticTokens } from '../service/semantic-tokens';
 import { documentSymbols, foldingRanges } from '../service/symbols';
 import { fileExistsNear, folderUri, lockedDatasetReader } from './workspace-files';
+import { codeLenses } from '../service/code-lenses';
 
 /**
  * The language features' handlers: each looks up the cached analysis of the document (validation
@@ -43,11 +44,14 @@ export function featureCapabilities(): ServerCapabilities {
     documentLinkProvider: { resolveProvider: false },
     inlayHintProvider: true,
     semanticTokensProvider: { legend: SEMANTIC_LEGEND, full: true, range: false },
+    codeLensProvider: { resolveProvider: false },
   };
 }
 
 export function registerFeatures(connection: Connection, documents: TextDocuments<TextDocument>, analysisFor: (uri: string) => SpecAnalysis | undefined): { onInitialize(params: InitializeParams): void } {
   let snippets = true;
+  /** Commands the client can run, from its initializationOptions; lenses are offered only for these. */
+  let clientCommands = new Set<string>();
   const runMetrics = new Map<string, RunMetric[]>();
   const metricsFor = (uri: string) => (): readonly RunMetric[] => runMetrics.get(uri) ?? [];
 
@@ -120,9 +124,16 @@ export function registerFeatures(connection: Connection, documents: TextDocument
     return a ? semanticTokens(a) : { data: [] };
   });
 
+  connection.onCodeLens((p) => {
+    const a = analysisFor(p.textDocument.uri);
+    return a && clientCommands.size ? codeLenses(a, p.textDocument.uri, clientCommands) : [];
+  });
+
   return {
     onInitialize(params) {
       snippets = params.capabilities.textDocument?.completion?.completionItem?.snippetSupport ?? false;
+      const commands = (params.initializationOptions as { commands?: unknown } | undefined)?.commands;
+      clientCommands = new Set(Array.isArray(commands) ? commands.filter((c): c is string => typeof c === 'string') : []);
     },
   };
 }

@@ -56,4 +56,17 @@ describe('mlpipeline language features (e2e)', () => {
     const actions = await until('code actions', () => vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', doc.uri, new vscode.Range(nope, nope.translate(0, 4))), (a) => !!a && a.length > 0);
     assert.ok(actions.some((a) => a.title === 'Create step `nope`'), actions.map((a) => a.title).join(', '));
   });
+
+  it('code lenses run the pipeline and each step, through commands the extension registers', async () => {
+    const folder = vscode.workspace.workspaceFolders![0];
+    const quick = await vscode.workspace.openTextDocument(vscode.Uri.joinPath(folder.uri, 'quick', 'mlpipeline.yaml'));
+    await vscode.window.showTextDocument(quick);
+    const lenses = await until('code lenses', () => vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', quick.uri), (l) => !!l && l.length > 0);
+    const commands = lenses.map((l) => l.command?.command);
+    assert.equal(commands[0], 'mlpipeline.runPipeline');
+    assert.ok(commands.slice(1).every((c) => c === 'mlpipeline.runStep') && commands.length > 1, commands.join());
+    assert.equal(lenses[1].command!.arguments![0], quick.uri.toString());
+    const registered = await vscode.commands.getCommands(true);
+    assert.ok(registered.includes('mlpipeline.runPipeline') && registered.includes('mlpipeline.runStep'));
+  });
 });
