@@ -1,4 +1,4 @@
-import { isAlias, isMap, parseDocument, visit, type Document } from 'yaml';
+import { isAlias, isMap, isScalar, parseDocument, visit, type Document } from 'yaml';
 import { LineIndex, ProblemSink, type Problem, type Span } from './problems';
 
 /** Safety limits: hostile or accidental input gets a clear problem instead of a long stall. */
@@ -49,7 +49,9 @@ export function parseSpec(text: string, limits: ParseLimits = DEFAULT_LIMITS): P
 
   let doc: Document.Parsed;
   try {
-    doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, keepSourceTokens: false });
+    // Duplicate keys are found below in one pass: yaml's own check compares every key with every
+    // earlier one, which is quadratic in the size of a mapping (seconds for thousands of steps).
+    doc = parseDocument(text, { uniqueKeys: false, prettyErrors: false, keepSourceTokens: false });
   } catch (e) {
     // The parser reports problems as errors on the document; this is for anything it did not foresee.
     sink.add('MLP001', [0, firstLineEnd(text)], `The YAML parser failed: ${(e as Error).message}`);
@@ -78,6 +80,7 @@ export function parseSpec(text: string, limits: ParseLimits = DEFAULT_LIMITS): P
       if (!cascade) sink.add('MLP001', span, `${message}.${syntaxHint(text, span[0])}`);
     }
   }
+  reportDuplicateKeys(doc, sink);
   for (const warn of doc.warnings) {
     sink.add('MLP001', errorSpan(warn.pos, text.length), `${firstLine(warn.message)}.`, { severity: 'warning' });
   }
@@ -110,6 +113,22 @@ function syntaxHint(text: string, at: number): string {
   }
   if (line.includes('\t')) return ' YAML indentation must use spaces, not tabs.';
   return '';
+}
+
+function reportDuplicateKeys(doc: Document.Parsed, sink: ProblemSink): void {
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        if (!isScalar(pair.key)) continue;
+        const key = pair.key.value;
+        if (seen.has(key) && pair.key.range) {
+          sink.add('MLP002', [pair.key.range[0], pair.key.range[1]], 'Map keys must be unique. Each key may appear once in a mapping: remove or rename one of them.');
+        }
+        seen.add(key);
+      }
+    },
+  });
 }
 
 function errorSpan(pos: [number, number], max: number): Span {

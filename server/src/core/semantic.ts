@@ -41,8 +41,8 @@ function checkReferences(model: SpecModel, sink: ProblemSink): void {
     if (ref.kind === 'output') {
       const owner = ref.owner!;
       if (!steps.has(owner)) continue; // The step itself is reported.
-      const outputs = names(model, 'output').filter((k) => k.startsWith(owner + '.')).map((k) => k.slice(owner.length + 1));
       if (!model.symbols.get('output')!.has(`${owner}.${ref.name}`)) {
+        const outputs = names(model, 'output').filter((k) => k.startsWith(owner + '.')).map((k) => k.slice(owner.length + 1));
         const fix = outputs.length ? hint(ref.name, outputs, 'output') : ` Step \`${owner}\` declares no outputs: add \`outputs: {${ref.name}: <path>}\` to it.`;
         sink.add('MLP024', ref.span, `Step \`${owner}\` has no output \`${ref.name}\`.${fix}`);
       }
