@@ -41,10 +41,27 @@ export function completion(analysis: SpecAnalysis, position: Position, options: 
     const ctx = lineContext(analysis.parsed.text, offsetAt(analysis, position));
     if (!ctx) return EMPTY;
     const c = new Completer(analysis, ctx, options);
-    return { isIncomplete: false, items: c.run() };
+    return capList(c.run(), analysis.parsed.text, offsetAt(analysis, position));
   } catch {
     return EMPTY;
   }
+}
+
+/** Most items sent at once; a longer list is narrowed by what is typed and marked incomplete. */
+const LIST_LIMIT = 200;
+
+/**
+ * Thousands of step names in `needs` cost more to send than to compute. Past LIST_LIMIT the list is
+ * narrowed to items containing the word being typed and marked incomplete, so the editor asks again
+ * as the user types and every name stays reachable.
+ */
+export function capList(items: CompletionItem[], text: string, offset: number): CompletionList {
+  if (items.length <= LIST_LIMIT) return { isIncomplete: false, items };
+  const word = (/[A-Za-z0-9_.-]*$/.exec(text.slice(Math.max(0, offset - 100), offset))?.[0] ?? '').toLowerCase();
+  const tail = word.slice(word.lastIndexOf('.') + 1);
+  const matching = tail ? items.filter((i) => i.label.toLowerCase().includes(tail)) : items;
+  const ranked = tail ? [...matching.filter((i) => i.label.toLowerCase().startsWith(tail)), ...matching.filter((i) => !i.label.toLowerCase().startsWith(tail))] : matching;
+  return { isIncomplete: true, items: ranked.slice(0, LIST_LIMIT) };
 }
 
 /** Fills in the detail and documentation of an item completion left out (large specs). Never throws. */
