@@ -98,7 +98,9 @@ describe('LSP over stdio: language features', () => {
     const bigUri = pathToFileURL(join(dir, 'big.mlpipeline.yaml')).toString();
     await client.open(bigUri, big);
     const list = (await client.conn.sendRequest('textDocument/completion', { ...td(bigUri), position: pos(big, 'needs: []', 8) })) as CompletionList;
-    assert.equal(list.items.length, 300);
+    // Over 200 items: the first 200 are sent, marked incomplete (typing narrows them; see completion-large.test.ts).
+    assert.equal(list.items.length, 200);
+    assert.equal(list.isIncomplete, true);
     assert.equal(list.items[7].documentation, undefined);
     const resolved = (await client.conn.sendRequest('completionItem/resolve', list.items[7])) as CompletionItem;
     assert.equal(resolved.detail, 'step number 7');
