@@ -42,34 +42,9 @@ exec 9>"$CACHE_ROOT/.install.lock"
 flock 9
 
 # ---------------------------------------------------------------- apt packages
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  # "install ok installed" is the only state in which the package is really usable.
-  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]; then
-    missing+=("$p")
-  fi
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "${MLP_SKIP_APT:-}" = 1 ]; then
-    die "missing apt packages: ${missing[*]} (MLP_SKIP_APT=1 set, not installing)"
-  fi
-  command -v apt-get >/dev/null || die "missing packages ${missing[*]} and no apt-get on this machine"
-  SUDO=()
-  if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null || die "missing packages ${missing[*]}; run as root or install them"
-    SUDO=(sudo)
-  fi
-  APT_LOG="$CACHE_ROOT/apt-install.log"
-  log "apt: installing ${missing[*]} (log: $APT_LOG)"
-  : >"$APT_LOG"
-  "${SUDO[@]}" apt-get update -qq >>"$APT_LOG" 2>&1 \
-    || { tail -n 30 "$APT_LOG" >&2; die "apt-get update failed (log: $APT_LOG)"; }
-  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$APT_LOG" 2>&1 \
-    || { tail -n 30 "$APT_LOG" >&2; die "apt-get install ${missing[*]} failed (log: $APT_LOG)"; }
-else
-  log "apt: all packages present (${APT_PACKAGES[*]})"
-fi
+# shellcheck source=apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+ensure_apt_packages "$CACHE_ROOT/apt-install.log" "${APT_PACKAGES[@]}"
 [ -x /usr/bin/rg ] || die "/usr/bin/rg not found after installing ripgrep"
 [ -x /usr/bin/chromium ] || die "/usr/bin/chromium not found after installing chromium"
 

@@ -45,7 +45,7 @@ export function startServer(connection: Connection): void {
   }
 
   const features = registerFeatures(connection, documents, (uri) => analysisFor(uri));
-  registerRunPlanRequest(connection, documents);
+  registerRunPlanRequest(connection, (uri) => analysisFor(uri));
 
   connection.onInitialize((params: InitializeParams): InitializeResult => {
     canPullSettings = !!params.capabilities.workspace?.configuration;
