@@ -161,8 +161,10 @@ const deleteRun = (ctx: Ctx): Cmd => async (arg?: unknown, selected?: unknown[])
     return 0;
   }
   const what = nodes.length === 1 ? `run ${nodes[0].summary.id}` : `${nodes.length} runs`;
-  const ok = await vscode.window.showWarningMessage(`Delete ${what}? Its record and logs are removed from the run store; this cannot be undone.`, { modal: true }, 'Delete');
-  if (ok !== 'Delete') return 0;
+  if (vscode.workspace.getConfiguration('mlpipeline').get<boolean>('runs.confirmDelete') !== false) {
+    const ok = await vscode.window.showWarningMessage(`Delete ${what}? Its record and logs are removed from the run store; this cannot be undone.`, { modal: true }, 'Delete');
+    if (ok !== 'Delete') return 0;
+  }
   let deleted = 0;
   for (const n of nodes) {
     try {
@@ -242,6 +244,28 @@ const setSecret = (ctx: Ctx): Cmd => async (name?: string, value?: string): Prom
   return true;
 };
 
+/** Getting Started: copies the bundled sample into a workspace folder (never over existing files) and opens its spec. */
+const createSamplePipeline = (ctx: Ctx): Cmd => async (arg?: unknown): Promise<string | undefined> => {
+  let folder = arg instanceof vscode.Uri ? arg : undefined;
+  if (!folder) {
+    const folders = vscode.workspace.workspaceFolders ?? [];
+    folder = folders.length === 1 ? folders[0].uri : folders.length > 1 ? (await vscode.window.showWorkspaceFolderPick({ placeHolder: 'Where should the sample pipeline go?' }))?.uri : (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Create Sample Here', title: 'ML Pipeline: folder for the sample pipeline' }))?.[0];
+  }
+  if (!folder) return undefined;
+  const { copySample } = await import('./runtime/sample-copy');
+  try {
+    const made = await copySample(vscode.Uri.joinPath(ctx.extension.extensionUri, 'samples', 'churn-local').fsPath, folder.fsPath);
+    const spec = vscode.Uri.file(`${made.folder}/mlpipeline.yaml`);
+    ctx.specs.invalidate();
+    await vscode.window.showTextDocument(spec);
+    void vscode.window.showInformationMessage(`ML Pipeline: sample pipeline created in ${vscode.workspace.asRelativePath(made.folder) || made.folder} (${made.files.length} files). Run it with ▶ in the editor title.`);
+    return spec.fsPath;
+  } catch (e) {
+    void vscode.window.showErrorMessage(`ML Pipeline: could not create the sample pipeline: ${(e as Error).message}`);
+    return undefined;
+  }
+};
+
 const refreshRuns = (ctx: Ctx): Cmd => () => {
   ctx.specs.invalidate();
   ctx.runsProvider.refresh();
@@ -260,6 +284,7 @@ export const COMMANDS: Record<string, CommandFactory> = {
   'mlpipeline.selectComputeTarget': { run: selectComputeTarget },
   'mlpipeline.setSecret': { run: setSecret },
   'mlpipeline.refreshRuns': { run: refreshRuns },
+  'mlpipeline.createSamplePipeline': { run: createSamplePipeline },
   // Runs view items (and the finish toast's "Open Run").
   'mlpipeline.openRun': { run: openRun },
   'mlpipeline.compareRuns': { run: compareRuns },

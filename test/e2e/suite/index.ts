@@ -9,6 +9,7 @@ import { mocha } from './mochaSetup';
 import './diagnostics.test';
 import './commands.test';
 import './features.test';
+import './workflows.test';
 
 import * as fs from 'fs';
 import * as path from 'path';
