@@ -14,14 +14,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { runTests } from '@vscode/test-electron';
 
+import { REPO_ROOT } from './code-server.mjs';
 import { testUserSettings } from './settings.mjs';
-
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function usage(msg) {
   if (msg) console.error(`run-electron: ${msg}`);

@@ -20,29 +20,12 @@
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import util, { parseArgs } from 'node:util';
 
+import { CHROMIUM, CHROMIUM_ARGS, codeServerArgs, codeServerBin as defaultCodeServerBin, codeServerEnv, freePort, httpStatus, REPO_ROOT, workbenchUrl } from './code-server.mjs';
 import { testUserSettings } from './settings.mjs';
-
-const CODE_SERVER_VERSION = '4.100.3';
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CHROMIUM = process.env.MLP_CHROMIUM || '/usr/bin/chromium';
-// Flags from shared/design/testing.md: Debian chromium as root, no GPU, no network chatter.
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 // ------------------------------------------------------------------------------------- arguments
 function usage(msg) {
@@ -83,11 +66,7 @@ const sourceWorkspace = path.resolve(opts.workspace);
 const timeoutMs = Number(opts.timeout) * 1000;
 if (!(timeoutMs > 0)) usage(`--timeout must be a positive number of seconds, got ${opts.timeout}`);
 
-const cacheRoot = process.env.MLP_CACHE_DIR || path.join(os.homedir(), '.cache', 'mlpipeline-test');
-const codeServerBin =
-  opts['code-server'] ||
-  process.env.MLP_CODE_SERVER ||
-  path.join(cacheRoot, `code-server-${CODE_SERVER_VERSION}`, 'node_modules', '.bin', 'code-server');
+const codeServerBin = opts['code-server'] || defaultCodeServerBin();
 
 for (const [what, p, kind] of [
   ['extension folder', path.join(extensionPath, 'package.json'), 'file'],
@@ -275,29 +254,6 @@ overallTimer = setTimeout(() => {
 }, timeoutMs);
 
 // --------------------------------------------------------------------------------- code-server
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function httpStatus(url) {
-  return new Promise((resolve) => {
-    const req = http.get(url, { timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode);
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(0));
-  });
-}
-
 function makeLineSplitter(onLine) {
   let buf = '';
   return (chunk) => {
@@ -311,37 +267,14 @@ function makeLineSplitter(onLine) {
 }
 
 async function startCodeServer(port) {
-  const args = [
-    '--bind-addr', `127.0.0.1:${port}`,
-    '--auth', 'none',
-    '--disable-telemetry',
-    '--disable-update-check',
-    '--disable-getting-started-override',
-    '--user-data-dir', userDataDir,
-    '--extensions-dir', extensionsDir,
-    '--config', configFile,
-    '--ignore-last-opened',
-  ];
-  if (!opts.untrusted) args.push('--disable-workspace-trust');
-  args.push(workspacePath);
+  const args = codeServerArgs({ port, userDataDir, extensionsDir, configFile, untrusted: opts.untrusted, workspace: workspacePath });
 
   const out = fs.createWriteStream(codeServerLog);
   say(`starting code-server on 127.0.0.1:${port} (log: ${codeServerLog})`);
   codeServer = spawn(codeServerBin, args, {
     detached: true, // own process group, see killTree()
     stdio: ['ignore', 'pipe', 'pipe'],
-    // XDG dirs inside the run folder so nothing lands in $HOME.
-    env: {
-      ...process.env,
-      XDG_CONFIG_HOME: path.join(runDir, 'xdg-config'),
-      XDG_DATA_HOME: path.join(runDir, 'xdg-data'),
-      XDG_CACHE_HOME: path.join(runDir, 'xdg-cache'),
-      // The extension host's IPC sockets (vscode-ipc-*.sock) go to os.tmpdir() and are not
-      // removed when it is killed: keep them in the run folder.
-      TMPDIR: runTmp,
-      // No extension gallery: nothing to fetch offline, and no failing open-vsx.org lookups.
-      EXTENSIONS_GALLERY: '{}',
-    },
+    env: codeServerEnv(runDir, runTmp),
   });
   const onLine = (line) => {
     out.write(line + '\n');
@@ -471,14 +404,7 @@ async function main() {
   });
   page.on('crash', () => finish(1, 'the browser page crashed'));
 
-  const remote = (p) => `vscode-remote://127.0.0.1:${port}${p}`;
-  const payload = [
-    ['extensionDevelopmentPath', remote(extensionPath)],
-    ['extensionTestsPath', remote(testsPath)],
-  ];
-  const url =
-    `http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspacePath)}` +
-    `&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+  const url = workbenchUrl(port, { workspace: workspacePath, extension: extensionPath, tests: testsPath });
   say(`opening ${url}`);
   say(`extension: ${extensionPath}`);
   say(`tests:     ${testsPath}`);
