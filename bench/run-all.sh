@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 node esbuild.mjs --production >/dev/null
-for b in bench/executor.ts bench/cache-check.ts bench/runs-list.ts bench/lsp.ts bench/activation.ts; do
+for b in bench/executor.ts bench/cache-check.ts bench/runs-list.ts bench/lsp.ts bench/activation.ts bench/panels.ts bench/panels-lineage.ts; do
   echo
   echo "=== $b"
   node --import tsx "$b"

@@ -5,6 +5,7 @@ import { runDocumentUri } from './run-documents';
 import { readSpecInfo } from './specs';
 import { refuseUntrusted } from './trust';
 import { allRunNodes, openStore, type RunsNode } from './views/runs';
+import { DEPLOYMENT_COMMANDS } from './views/deployments';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export type Cmd = (...args: any[]) => unknown;
@@ -266,6 +267,25 @@ const createSamplePipeline = (ctx: Ctx): Cmd => async (arg?: unknown): Promise<s
   }
 };
 
+/** Opens (or reveals) the Experiments panel; from the Runs view, with the chosen runs selected. Returns the panel host. */
+const openExperiments = (ctx: Ctx): Cmd => (arg?: unknown, selected?: unknown[]) => {
+  const ids = (Array.isArray(selected) && selected.length ? selected : [arg]).map(refOf).filter((r): r is NonNullable<typeof r> => !!r).map((r) => r.runId);
+  const host = ctx.experiments.show();
+  if (ids.length) host.select(ids);
+  return host;
+};
+
+/** Opens (or reveals) the Lineage panel, for the spec the code lens or the editor names. Returns the panel host. */
+const openLineage = (ctx: Ctx): Cmd => (arg?: unknown) => {
+  const uri = typeof arg === 'string' ? vscode.Uri.parse(arg) : arg instanceof vscode.Uri ? arg : undefined;
+  const host = ctx.lineage.show();
+  void host.showSpec(uri);
+  return host;
+};
+
+/** Opens (or reveals) the Serving metrics panel. Returns the panel host. */
+const openServingMetrics = (ctx: Ctx): Cmd => () => ctx.serving.show();
+
 const refreshRuns = (ctx: Ctx): Cmd => () => {
   ctx.specs.invalidate();
   ctx.runsProvider.refresh();
@@ -284,12 +304,17 @@ export const COMMANDS: Record<string, CommandFactory> = {
   'mlpipeline.selectComputeTarget': { run: selectComputeTarget },
   'mlpipeline.setSecret': { run: setSecret },
   'mlpipeline.refreshRuns': { run: refreshRuns },
+  'mlpipeline.openExperiments': { run: openExperiments },
+  'mlpipeline.openLineage': { run: openLineage },
+  'mlpipeline.openServingMetrics': { run: openServingMetrics },
   'mlpipeline.createSamplePipeline': { run: createSamplePipeline },
   // Runs view items (and the finish toast's "Open Run").
   'mlpipeline.openRun': { run: openRun },
   'mlpipeline.compareRuns': { run: compareRuns },
   'mlpipeline.rerun': { run: rerun, trusted: 'The rerun' },
   'mlpipeline.deleteRun': { run: deleteRun },
+  // Deployments view and serving (client/src/views/deployments.ts).
+  ...DEPLOYMENT_COMMANDS,
 };
 
 export function registerCommands(ctx: Ctx): void {

@@ -1,5 +1,9 @@
 import * as vscode from 'vscode';
 import { LanguageClientHost } from './language-client';
+import { EXPERIMENTS_PANEL, ExperimentsPanel } from './panels/experiments-panel';
+import { LINEAGE_PANEL, LineagePanel } from './panels/lineage-panel';
+import { SERVING_PANEL, ServingPanel } from './panels/serving-panel';
+import { PanelRegistry } from './panels/panel-host';
 import { RunController } from './run-controller';
 import { RUN_SCHEME, RunDocumentProvider } from './run-documents';
 import { SpecIndex } from './specs';
@@ -22,6 +26,10 @@ export class Ctx implements vscode.Disposable {
   readonly documents = new RunDocumentProvider();
   readonly statusBar: vscode.StatusBarItem;
   readonly runsView: vscode.TreeView<unknown>;
+  /** Webview panels: one registry each (create or reveal, restore after reload). */
+  readonly experiments: PanelRegistry<ExperimentsPanel>;
+  readonly lineage: PanelRegistry<LineagePanel>;
+  readonly serving: PanelRegistry<ServingPanel>;
 
   constructor(readonly extension: vscode.ExtensionContext) {
     this.languageClient = new LanguageClientHost(extension);
@@ -33,6 +41,9 @@ export class Ctx implements vscode.Disposable {
     this.statusBar = vscode.window.createStatusBarItem('mlpipeline.status', vscode.StatusBarAlignment.Left, 50);
     this.statusBar.name = 'ML Pipeline';
     this.statusBar.command = 'mlpipeline.selectComputeTarget';
+    this.experiments = new PanelRegistry(extension, EXPERIMENTS_PANEL, (panel) => new ExperimentsPanel(this, panel));
+    this.lineage = new PanelRegistry(extension, LINEAGE_PANEL, (panel) => new LineagePanel(this, panel));
+    this.serving = new PanelRegistry(extension, SERVING_PANEL, (panel) => new ServingPanel(this, panel));
     extension.subscriptions.push(
       this,
       this.specs,

@@ -42,7 +42,7 @@ export class LanguageClientHost implements vscode.Disposable {
         outputChannel,
         synchronize: { configurationSection: 'mlpipeline' },
         // The server offers "Run" code lenses only for commands the client says it has.
-        initializationOptions: { commands: ['mlpipeline.runPipeline', 'mlpipeline.runStep'] },
+        initializationOptions: { commands: ['mlpipeline.runPipeline', 'mlpipeline.runStep', 'mlpipeline.openLineage'] },
       },
     );
     await client.start();

@@ -220,6 +220,7 @@ export class RunController implements vscode.Disposable {
           signal: run.abort.signal,
           secret: (name) => secretValues.get(name) ?? process.env[name],
           onEvent,
+          ...(await clusterSettings(spec)),
         });
         return { runId: res.runId, status: res.status, storeRoot, record: res.record };
       } finally {
@@ -296,3 +297,20 @@ export class RunController implements vscode.Disposable {
   }
 }
 
+/**
+ * `mlpipeline.s3.*` and `mlpipeline.kubernetes.kubeconfig` for the engine; empty settings leave the
+ * standard chains (AWS_* variables and profiles, $KUBECONFIG) in charge, as in the CLI.
+ */
+async function clusterSettings(spec: vscode.Uri): Promise<Pick<import('./runtime/engine').RunOptions, 's3' | 'kubernetesExecutor'>> {
+  const cfg = vscode.workspace.getConfiguration('mlpipeline', spec);
+  const str = (key: string): string | undefined => cfg.get<string>(key)?.trim() || undefined;
+  const s3 = { endpoint: str('s3.endpoint'), profile: str('s3.profile'), region: str('s3.region') };
+  const kubeconfig = str('kubernetes.kubeconfig');
+  const out: Pick<import('./runtime/engine').RunOptions, 's3' | 'kubernetesExecutor'> = {};
+  if (s3.endpoint || s3.profile || s3.region) out.s3 = Object.fromEntries(Object.entries(s3).filter(([, v]) => v)) as typeof out.s3;
+  if (kubeconfig) {
+    const { KubernetesExecutor } = await import('./runtime/kubernetes/executor');
+    out.kubernetesExecutor = new KubernetesExecutor({ kubeconfig: kubeconfig.replace(/^~(?=\/)/, process.env.HOME ?? '~') });
+  }
+  return out;
+}

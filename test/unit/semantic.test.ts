@@ -57,6 +57,12 @@ describe('semantic: undefined references, each on the exact name', () => {
     assert.deepEqual(pairs(check(spec('steps:\n  a:\n    command: echo $${not.a.ref} ${HOME} ${CUDA_VISIBLE_DEVICES}\n'))), []);
   });
 
+  it("the shell's parameter expansions (`${#X}`, `${X:-d}`, `${X%.csv}`, `${1}`) are left to the shell; near misses of ours are not", () => {
+    assert.deepEqual(pairs(check(spec('steps:\n  a:\n    command: echo ${#HOME} ${HOME:-/root} ${F%.csv} ${!REF} ${1} ${@} ${X/a/b} ${X:+set}\n'))), []);
+    const found = pairs(check(spec('steps:\n  a:\n    command: echo ${params.lr:-3} ${paramz.lr} ${}\n')));
+    assert.deepEqual(found.map(([code]) => code), ['MLP028', 'MLP028', 'MLP028']);
+  });
+
   it('finds references in block scalars and quoted strings at their exact columns', () => {
     const text = spec('steps:\n  a:\n    command: >-\n      python t.py\n      --lr ${params.nope}\n  b:\n    command: "x ${params.other}"\n');
     assert.deepEqual(pairs(check(text)), [['MLP022', 'nope'], ['MLP022', 'other']]);

@@ -7,6 +7,8 @@ import { counts, formatJson, formatSarif, formatText, type FileResult, type Form
 import { runCommand } from './run';
 import { compareCommand, lineageCommand, logsCommand, runsCommand, showCommand } from './runs';
 import { sweepCommand } from './sweep';
+import { PLAN_USAGE, planCommand } from './plan';
+import { DEPLOY_USAGE, deployCommand, deploymentsCommand, loadCommand, monitorCommand, rollbackCommand, superviseCommand, undeployCommand } from './deploy';
 
 declare const MLPIPELINE_VERSION: string;
 const VERSION = typeof MLPIPELINE_VERSION === 'string' ? MLPIPELINE_VERSION : '0.0.0-dev';
@@ -33,7 +35,7 @@ Commands:
   compare RUN RUN...    Params, metrics and output hashes side by side (--only-diff, --json)
   lineage [ARTIFACT]    Dataset -> step -> output edges with runs and commits (--run RUN, --json)
   logs RUN              A run's logs (--step NAME, --follow)
-
+${PLAN_USAGE}${DEPLOY_USAGE}
 Options:
   --help, -h     Show this help
   --version      Show the version
@@ -47,6 +49,14 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   compare: compareCommand,
   lineage: lineageCommand,
   logs: logsCommand,
+  plan: planCommand,
+  deploy: deployCommand,
+  undeploy: undeployCommand,
+  rollback: rollbackCommand,
+  deployments: deploymentsCommand,
+  load: loadCommand,
+  monitor: monitorCommand,
+  __supervise: superviseCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

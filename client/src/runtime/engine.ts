@@ -3,11 +3,12 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { PlannedStep, RunPlan } from '../../../server/src/core/plan';
+import { createArtifactStore, hashS3Dataset, isS3Uri, materializeS3Dataset, type ArtifactStore, type S3DatasetListing, type S3StoreOptions } from './artifacts';
 import { gitProvenance } from './git';
 import { detectGpus, GpuPool } from './gpus';
 import { ContentHasher, MissingPathError } from './hashing';
 import { lockPathFor, readLock, updateLockDataset, updateLockStep, writeLock, type LockFile } from './lock-file';
-import { runProcess } from './process';
+import { localExecutor, type StepExecutor } from './executor';
 import type { ContentHash, LineageEdge, RunRecord, RunStatus, StepRecord, StepStatus } from './records';
 import { RunStore } from './run-store';
 import { computeCacheKey, StepCache } from './step-cache';
@@ -43,6 +44,10 @@ export interface RunOptions {
   onEvent?: (e: EngineEvent) => void;
   /** GPU indices to use instead of asking nvidia-smi (tests, or to reserve devices). */
   gpus?: number[];
+  /** S3 settings (endpoint, profile, region, part size) for `s3://` datasets and artifacts; default: the environment. */
+  s3?: S3StoreOptions;
+  /** Executor for `type: kubernetes` targets; default: the Kubernetes Job executor (loaded at first use). */
+  kubernetesExecutor?: StepExecutor;
 }
 
 export interface RunResult {
@@ -97,18 +102,32 @@ export async function runPlan(opts: RunOptions): Promise<RunResult> {
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   const limit = Math.max(1, Math.min(opts.maxParallel ?? availableParallelism(), availableParallelism() * 4));
 
-  // Datasets are hashed once per run, before any step can change them.
+  // Outputs are copied to `storage.artifacts` when the spec sets it (docs/storage.md).
+  const artifacts: ArtifactStore | undefined = plan.storage?.artifacts ? createArtifactStore(plan.storage.artifacts, workspace, opts.s3) : undefined;
+  // Datasets are hashed once per run, before any step can change them; S3 ones by their listing.
   const datasetHashes: Record<string, ContentHash> = {};
+  const remoteDatasets = new Map<string, S3DatasetListing>();
+  const downloads = new Map<string, Promise<unknown>>();
   let runError: string | undefined;
   try {
     for (const [name, d] of Object.entries(plan.datasets)) {
-      if (!plan.steps.some((s) => s.datasets.includes(name)) || isRemote(d.uri)) continue;
+      if (!plan.steps.some((s) => s.datasets.includes(name))) continue;
+      if (isS3Uri(d.uri)) {
+        const l = await hashS3Dataset(d.uri, opts.s3).catch((e: Error) => {
+          throw new Error(`Could not read dataset \`${name}\`: ${e.message}`);
+        });
+        remoteDatasets.set(name, l);
+        datasetHashes[name] = l.hash;
+        lock = updateLockDataset(lock, name, { uri: d.uri, hash: l.hash, files: l.files, bytes: l.bytes });
+        continue;
+      }
+      if (isRemote(d.uri)) continue;
       const h = await hasher.hashPath(d.uri, { allowOutsideRoot: true }); // Datasets may live outside the workspace.
       datasetHashes[name] = h.hash;
       lock = updateLockDataset(lock, name, { uri: d.uri, hash: h.hash, files: h.files, bytes: h.bytes });
     }
   } catch (e) {
-    runError = e instanceof MissingPathError ? `Dataset file ${e.path} does not exist. Check its \`uri\` under \`datasets:\`, or create it.` : `Could not read a dataset: ${(e as Error).message}`;
+    runError = e instanceof MissingPathError ? `Dataset file ${e.path} does not exist. Check its \`uri\` under \`datasets:\`, or create it.` : /^Could not read dataset/.test((e as Error).message) ? (e as Error).message : `Could not read a dataset: ${(e as Error).message}`;
   }
 
   const status = new Map<string, StepStatus>(plan.steps.map((s) => [s.name, 'pending']));
@@ -131,8 +150,7 @@ export async function runPlan(opts: RunOptions): Promise<RunResult> {
     rec.startedAt = new Date().toISOString();
     status.set(step.name, 'running');
 
-    if (step.targetType !== 'local') return finishStep('failed', `Step \`${step.name}\` runs on compute target \`${step.target}\` (kubernetes), which the local executor cannot run. Run it with --target local, or wait for Kubernetes support.`);
-    if (step.gpu && step.gpu.count > pool.size) {
+    if (step.targetType === 'local' && step.gpu && step.gpu.count > pool.size) {
       return finishStep('failed', `Step \`${step.name}\` asks for ${step.gpu.count} GPU${step.gpu.count > 1 ? 's' : ''}${step.gpu.type ? ` (${step.gpu.type}:${step.gpu.count})` : ''}, but this machine has ${pool.size} (nvidia-smi ${pool.size ? `lists ${pool.size}` : 'found none'}). Lower \`resources.gpu\`, or run the step on a Kubernetes target.`);
     }
 
@@ -143,6 +161,11 @@ export async function runPlan(opts: RunOptions): Promise<RunResult> {
     } catch (e) {
       if (e instanceof MissingPathError) return finishStep('failed', `Input \`${e.path}\` of step \`${step.name}\` does not exist. Create it, or fix \`inputs\` of the step.`);
       return finishStep('failed', `Could not read the inputs of step \`${step.name}\`: ${(e as Error).message}`);
+    }
+    // An S3 dataset enters the key as its URI -> listing hash (so the lock pins it too).
+    for (const d of step.datasets) {
+      const l = remoteDatasets.get(d);
+      if (l) inputs[l.uri] = l.hash;
     }
     const upstream: Record<string, ContentHash> = {};
     for (const ref of step.upstream) {
@@ -163,7 +186,21 @@ export async function runPlan(opts: RunOptions): Promise<RunResult> {
 
     if (step.cache && !opts.force) {
       const hit = await cache.lookup(key);
-      if (hit && (await cache.isFresh(hit, hasher))) {
+      let fresh = false;
+      try {
+        // With an artifact store, a hit also needs every output's stored copy, still there with its checksum.
+        // (Only local steps store outputs so far; see docs/storage.md for remote ones.)
+        const stored = !artifacts || step.targetType !== 'local' || Object.entries(hit?.outputs ?? {}).every(([k, o]) => k.startsWith('file:') || o.uri !== undefined);
+        const verify = artifacts ? (name: string, o: { hash: ContentHash }) => artifacts.verify({ step: step.name, output: name, hash: o.hash }) : undefined;
+        fresh = !!hit && stored && (await cache.isFresh(hit, hasher, verify));
+        // Outputs deleted locally but intact in the store are fetched back (verified) instead of recomputed.
+        if (hit && stored && !fresh && artifacts && step.targetType === 'local' && (await restoreOutputs(step.name, hit.outputs, workspace, artifacts, (t) => writer.appendLog(step.name, t)))) {
+          fresh = await cache.isFresh(hit, hasher, verify);
+        }
+      } catch (e) {
+        return finishStep('failed', `Could not check the stored outputs of step \`${step.name}\` in ${artifacts?.root}: ${(e as Error).message}`);
+      }
+      if (hit && fresh) {
         rec.cachedFrom = hit.runId;
         const declared = Object.fromEntries(Object.entries(hit.outputs).filter(([k]) => !k.startsWith('file:')));
         rec.outputs = declared;
@@ -177,17 +214,34 @@ export async function runPlan(opts: RunOptions): Promise<RunResult> {
       }
     }
 
+    // A local step reads S3 datasets from verified local copies (downloaded once per run, reused across runs).
+    if (step.targetType === 'local') {
+      for (const d of step.datasets) {
+        const l = remoteDatasets.get(d);
+        if (!l) continue;
+        // Into the folder that holds localDatasetPath(d, uri), the path the planner put into the command.
+        if (!downloads.has(d)) downloads.set(d, materializeS3Dataset(l, join(workspace, '.mlpipeline', 'datasets', d), opts.s3, internal.signal));
+        try {
+          await downloads.get(d);
+        } catch (e) {
+          return finishStep('failed', `Could not download dataset \`${d}\` (${l.uri}) for step \`${step.name}\`: ${(e as Error).message}`);
+        }
+      }
+    }
+
     // Secrets: looked up now, passed only through the environment.
     const env: NodeJS.ProcessEnv = { ...process.env, ...step.env, PYTHONUNBUFFERED: '1', MLP_RUN_ID: writer.id, MLP_STEP: step.name };
     for (const [v, name] of Object.entries(step.secretEnv)) {
       const value = secret(name);
+      // On Kubernetes the pod reads secrets from a Secret object; values known here are still masked in logs.
+      if (value === undefined && step.targetType !== 'local') continue;
       if (value === undefined) return finishStep('failed', `Secret \`${name}\` is not set. Export ${name} in the environment (CLI), or set it with "ML Pipeline: Set Secret" (VS Code).`);
       env[v] = value;
     }
-    const secretValues = Object.keys(step.secretEnv).map((v) => env[v]!).filter((s) => s.length >= 4);
+    const secretValues = Object.keys(step.secretEnv).map((v) => env[v]).filter((s): s is string => !!s && s.length >= 4);
 
     let gpus: number[] = [];
-    if (step.gpu) {
+    if (step.gpu && step.targetType === 'local') {
       gpus = await pool.acquire(step.gpu.count);
       env.CUDA_VISIBLE_DEVICES = gpus.join(',');
       rec.gpus = gpus;
@@ -211,11 +265,16 @@ export async function runPlan(opts: RunOptions): Promise<RunResult> {
       rec.status = 'running';
       await writer.update((r) => (r.steps[step.name] = { ...rec }));
       emit({ type: 'step-started', step: step.name, attempt, ...(gpus.length ? { gpus } : {}) });
-      const res = await runProcess({
-        command: step.command,
+      const executor = step.targetType === 'kubernetes' ? (opts.kubernetesExecutor ??= await loadKubernetesExecutor()) : localExecutor;
+      const res = await executor.run({
+        step,
+        plan,
+        runId: writer.id,
+        attempt,
+        cacheKey: key,
+        force: !!opts.force,
         cwd: resolve(workspace, step.workdir),
         env,
-        timeoutMs: step.timeoutMs,
         signal: internal.signal,
         onOutput: (chunk, stream) => {
           const text = redact(chunk.toString('utf8'), secretValues);
@@ -225,11 +284,14 @@ export async function runPlan(opts: RunOptions): Promise<RunResult> {
       });
       rec.exitCode = res.exitCode;
       rec.signal = res.signal;
-      let reason: 'failure' | 'timeout' | 'oom' | undefined;
+      let reason: 'failure' | 'timeout' | 'oom' | 'preempted' | 'unschedulable' | 'error' | undefined;
       if (res.cancelled) {
         final = 'cancelled';
         error = 'Cancelled.';
         break;
+      } else if (res.failure) {
+        reason = res.failure.reason;
+        error = res.failure.message;
       } else if (res.spawnError) {
         error = `Could not start the command of step \`${step.name}\`: ${res.spawnError}.`;
         break;
@@ -258,9 +320,17 @@ export async function runPlan(opts: RunOptions): Promise<RunResult> {
     }
     pool.release(gpus);
 
+    // Outputs reach the artifact store before anything records them; a failed or unverified upload fails the step.
+    if (final === 'succeeded' && artifacts && step.targetType === 'local') {
+      const err = await storeOutputs(step, rec, workspace, artifacts, internal.signal, (t) => writer.appendLog(step.name, t));
+      if (err) {
+        final = 'failed';
+        error = err;
+      }
+    }
     if (final === 'succeeded') {
       outputsOf.set(step.name, Object.fromEntries(Object.entries(rec.outputs).map(([k, v]) => [k, v.hash!])));
-      const outputs = Object.fromEntries(Object.entries(rec.outputs).map(([k, v]) => [k, { path: v.path, hash: v.hash! }]));
+      const outputs = Object.fromEntries(Object.entries(rec.outputs).map(([k, v]) => [k, { path: v.path, hash: v.hash!, ...(v.uri ? { uri: v.uri } : {}) }]));
       addLineage(record, lineageIn, stepNode, step.name, outputs);
       const files = step.plots.map((p) => resolve(workspace, p)).filter((p) => existsSync(p));
       if (files.length) rec.series = await writer.copySeries(step.name, files);
@@ -363,6 +433,43 @@ async function collectOutputs(step: PlannedStep, rec: StepRecord, workspace: str
   return undefined;
 }
 
+/**
+ * Fetches outputs that are missing locally from the artifact store (only missing ones: a path that exists
+ * with other content is the user's and is not overwritten). True when something was restored; a failed
+ * fetch only means the step runs again.
+ */
+async function restoreOutputs(step: string, outputs: Record<string, { path: string; hash: ContentHash; uri?: string }>, workspace: string, store: ArtifactStore, log: (text: string) => void): Promise<boolean> {
+  let restored = false;
+  for (const [name, o] of Object.entries(outputs)) {
+    if (name.startsWith('file:') || !o.uri || existsSync(resolve(workspace, o.path))) continue;
+    try {
+      await store.fetch({ step, output: name, hash: o.hash }, resolve(workspace, o.path));
+      log(`Restored output \`${name}\` (${o.path}) from ${o.uri}, sha256 verified.\n`);
+      restored = true;
+    } catch (e) {
+      log(`Could not restore output \`${name}\` from ${o.uri} (${(e as Error).message}); running the step instead.\n`);
+      return false;
+    }
+  }
+  return restored;
+}
+
+/** Copies each verified output to the artifact store and records where. Returns an error sentence or undefined. */
+async function storeOutputs(step: PlannedStep, rec: StepRecord, workspace: string, store: ArtifactStore, signal: AbortSignal, log: (text: string) => void): Promise<string | undefined> {
+  for (const [name, o] of Object.entries(rec.outputs)) {
+    try {
+      const t0 = performance.now();
+      const r = await store.put(resolve(workspace, o.path), { step: step.name, output: name, hash: o.hash! }, { signal });
+      o.uri = r.uri;
+      log(`${r.uploaded ? 'Stored' : 'Already stored'} output \`${name}\` at ${r.uri} (${r.files} file${r.files === 1 ? '' : 's'}, ${r.bytes} bytes, sha256 verified${r.uploaded ? `, ${Math.round(performance.now() - t0)} ms` : ''}).\n`);
+    } catch (e) {
+      if (signal.aborted) return 'Cancelled.';
+      return `Step \`${step.name}\` succeeded, but its output \`${name}\` could not be stored in ${store.root}: ${(e as Error).message} The step's outputs were not cached.`;
+    }
+  }
+  return undefined;
+}
+
 /** A JSON object of numbers; nested objects flatten to `a.b`. Returns an error sentence or the metrics. */
 export function parseMetrics(text: string): Record<string, number> | string {
   let data: unknown;
@@ -406,6 +513,11 @@ function redact(text: string, secrets: string[]): string {
   let out = text;
   for (const s of secrets) out = out.split(s).join('***');
   return out;
+}
+
+async function loadKubernetesExecutor(): Promise<StepExecutor> {
+  const { KubernetesExecutor } = await import('./kubernetes/executor');
+  return new KubernetesExecutor();
 }
 
 function isRemote(uri: string): boolean {

@@ -9,6 +9,7 @@
  * spec: churn
  * datasets:
  *   raw: { bytes: 1234, files: 1, hash: <sha256>, uri: data/churn.csv }
+ *   events: { bytes: 99, files: 3, hash: <listing sha256>, uri: s3://acme-ml/events/ }   # docs/storage.md
  * steps:
  *   train:
  *     cacheKey: <sha256>
@@ -42,9 +43,10 @@ export interface LockStep {
   cacheKey: string;
   /** The command as run, `${...}` resolved; never holds secret values. */
   command: string;
-  /** Workspace-relative input path -> hash. */
+  /** Workspace-relative input path (or an s3:// dataset URI) -> hash. */
   inputs: Record<string, ContentHash>;
-  outputs: Record<string, { path: string; hash: ContentHash }>;
+  /** `uri`: the output's verified copy in the artifact store, when one is configured. */
+  outputs: Record<string, { path: string; hash: ContentHash; uri?: string }>;
   params: Record<string, ParamValue>;
 }
 
@@ -167,7 +169,7 @@ function validate(data: unknown, path: string): LockFile {
     const outputs: LockStep['outputs'] = {};
     for (const [o, ov] of Object.entries(obj(s.outputs ?? {}, `${w}.outputs`))) {
       const out = obj(ov, `${w}.outputs.${o}`);
-      outputs[o] = { path: str(out.path, `${w}.outputs.${o}.path`), hash: hash(out.hash, `${w}.outputs.${o}.hash`) };
+      outputs[o] = { path: str(out.path, `${w}.outputs.${o}.path`), hash: hash(out.hash, `${w}.outputs.${o}.hash`), ...(out.uri !== undefined ? { uri: str(out.uri, `${w}.outputs.${o}.uri`) } : {}) };
     }
     const params: Record<string, ParamValue> = {};
     for (const [p, pv] of Object.entries(obj(s.params ?? {}, `${w}.params`))) {

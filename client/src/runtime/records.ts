@@ -34,8 +34,11 @@ export interface StepRecord {
   cachedFrom?: string;
   /** Workspace-relative input paths (files, folders, local datasets) and their hashes. */
   inputs: Record<string, ContentHash>;
-  /** Declared outputs by name: path and hash after the step succeeded. */
-  outputs: Record<string, { path: string; hash?: ContentHash }>;
+  /**
+   * Declared outputs by name: path and hash after the step succeeded. `uri`: where the verified copy lives
+   * in the artifact store (`storage.artifacts`), when one is configured; its checksum is `hash`.
+   */
+  outputs: Record<string, { path: string; hash?: ContentHash; uri?: string }>;
   /** The step's metrics JSON (numbers only), when it declares `metrics`. */
   metrics?: Record<string, number>;
   /** Series files (plots) copied into the run folder, relative to it. */
@@ -91,4 +94,39 @@ export interface RunSummary {
   metrics: Record<string, number>;
   gitCommit?: string;
   sweep?: { name: string; trial: number };
+}
+
+/**
+ * One deploy of a model, appended to `.mlpipeline/deployments/<name>/history.jsonl` next to the run store.
+ * `lineage` links the run's output to the deployment: `output:train.model@<hash>` -> `deployment:churn-api/r3`.
+ */
+export interface DeploymentRecord {
+  schema: 1;
+  deployment: string;
+  revision: string;
+  target: string;
+  /** The model as deployed: workspace-relative path (or URI) and the hash the source run recorded. */
+  model: { path: string; hash?: ContentHash; output?: string };
+  sourceRunId?: string;
+  at: string;
+  /** `deployed` once ready; a canary ends `promoted` or `rolled-back`; `refused` when the gate failed. */
+  outcome: 'deployed' | 'promoted' | 'rolled-back' | 'refused' | 'failed' | 'undeployed';
+  /** Why: the gate's numbers, the breached monitor, the startup error. */
+  reason?: string;
+  gate?: { text: string; pass: boolean; values: Record<string, number> };
+  lineage?: LineageEdge[];
+}
+
+/** A monitor changing state (breach or recovery), appended to `.mlpipeline/deployments/<name>/alerts.jsonl`. */
+export interface AlertRecord {
+  schema: 1;
+  deployment: string;
+  monitor: string;
+  revision?: string;
+  state: 'violated' | 'recovered';
+  at: string;
+  /** What was measured against which limit, e.g. `p95 latency 212 ms > 100 ms`. */
+  details: string[];
+  notify: ('vscode' | 'log')[];
+  description?: string;
 }

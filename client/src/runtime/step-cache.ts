@@ -43,7 +43,8 @@ export interface CacheEntry {
   step: string;
   /** The run whose outputs these are. */
   runId: string;
-  outputs: Record<string, { path: string; hash: ContentHash }>;
+  /** `uri`: the verified copy in the artifact store, when the run had one (docs/storage.md). */
+  outputs: Record<string, { path: string; hash: ContentHash; uri?: string }>;
   metrics?: Record<string, number>;
   /** ISO 8601. */
   createdAt: string;
@@ -117,7 +118,7 @@ function isCacheEntry(v: unknown, key: string): v is CacheEntry {
     typeof e.createdAt === 'string' &&
     isRecordOf(e.outputs, (o) => {
       const out = o as Record<string, unknown> | null;
-      return !!out && typeof out === 'object' && typeof out.path === 'string' && typeof out.hash === 'string' && KEY_RE.test(out.hash);
+      return !!out && typeof out === 'object' && typeof out.path === 'string' && typeof out.hash === 'string' && KEY_RE.test(out.hash) && (out.uri === undefined || typeof out.uri === 'string');
     }) &&
     (e.metrics === undefined || isRecordOf(e.metrics, (m) => typeof m === 'number'))
   );
@@ -148,19 +149,25 @@ export class StepCache {
   }
 
   /** See the free function `isFresh`. */
-  isFresh(entry: CacheEntry, hasher: ContentHasher): Promise<boolean> {
-    return isFresh(entry, hasher);
+  isFresh(entry: CacheEntry, hasher: ContentHasher, remote?: RemoteCheck): Promise<boolean> {
+    return isFresh(entry, hasher, remote);
   }
 }
 
+/** Checks an output's copy in the artifact store: still there, with the recorded checksum. */
+export type RemoteCheck = (name: string, output: { path: string; hash: ContentHash; uri: string }) => Promise<boolean>;
+
 /**
  * True only when every recorded output still exists and hashes to its recorded hash: a deleted or edited
- * output forces a re-run. Errors other than a missing path (permissions) are thrown.
+ * output forces a re-run. Outputs recorded with an artifact-store `uri` must also pass `remote` (a missing
+ * `remote` then means stale: the store cannot be checked). Errors other than a missing path (permissions,
+ * an unreachable store) are thrown.
  */
-export async function isFresh(entry: CacheEntry, hasher: ContentHasher): Promise<boolean> {
+export async function isFresh(entry: CacheEntry, hasher: ContentHasher, remote?: RemoteCheck): Promise<boolean> {
   const fresh = await Promise.all(
-    Object.values(entry.outputs).map(async (o) => {
+    Object.entries(entry.outputs).map(async ([name, o]) => {
       try {
+        if (o.uri !== undefined && !(remote && (await remote(name, { ...o, uri: o.uri })))) return false;
         return (await hasher.hashPath(o.path)).hash === o.hash;
       } catch (e) {
         if (e instanceof MissingPathError) return false;

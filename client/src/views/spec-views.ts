@@ -132,7 +132,7 @@ export class ComputeProvider extends SpecSectionProvider<ComputeNode> {
     } else {
       if (node.detail.context) facts.push({ kind: 'fact', label: 'context', description: node.detail.context, icon: 'plug' });
       if (node.detail.namespace) facts.push({ kind: 'fact', label: 'namespace', description: node.detail.namespace, icon: 'symbol-namespace' });
-      facts.push({ kind: 'fact', label: 'reachability', description: 'not checked: Kubernetes runs are not supported yet', icon: 'question' });
+      facts.push(await reachabilityFact(node.detail.context));
     }
     return facts;
   }
@@ -195,4 +195,18 @@ export class DatasetsProvider extends SpecSectionProvider<DatasetNode> {
     this.lockWatcher.dispose();
     super.dispose();
   }
+}
+
+/**
+ * Whether the cluster answers, checked when the target is expanded (one GET /version, 5 s at most).
+ * Contacting a cluster uses credentials, so it is skipped in Restricted Mode.
+ */
+async function reachabilityFact(context: string | undefined): Promise<ComputeNode> {
+  if (!vscode.workspace.isTrusted) return { kind: 'fact', label: 'reachability', description: 'not checked in Restricted Mode (it would use your cluster credentials)', icon: 'shield' };
+  const kubeconfig = vscode.workspace.getConfiguration('mlpipeline').get<string>('kubernetes.kubeconfig')?.trim() || undefined;
+  const { checkReachability } = await import('../runtime/kubernetes/reachability');
+  const r = await checkReachability({ kubeconfig: kubeconfig?.replace(/^~(?=\/)/, process.env.HOME ?? '~'), context });
+  return r.ok
+    ? { kind: 'fact', label: 'reachability', description: `reachable · Kubernetes ${r.version} · ${r.server}`, icon: 'pass' }
+    : { kind: 'fact', label: 'reachability', description: `unreachable: ${r.reason}`, icon: 'error' };
 }

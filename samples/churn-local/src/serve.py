@@ -25,8 +25,10 @@ Client errors get a JSON body {"error": "..."}: 400 for bad JSON or bad/missing/
 Content-Length before the body is read). One line per request goes to stderr; SIGTERM or SIGINT
 stops the server cleanly (exit code 0).
 
---latency-ms N   sleep N ms in every /predict (to exercise latency monitors and canary rollback)
---log-inputs P   append every predicted instance to P as a JSON line
+--latency-ms N   sleep N ms in every /predict (to exercise latency monitors and canary rollback);
+                 default: the environment variable SERVE_LATENCY_MS, else 0
+--log-inputs P   append every predicted instance to P as a JSON line; default: the environment variable
+                 MLPIPELINE_INPUT_LOG (set by `mlpipeline deploy`), else no input log
                  {"ts": unix seconds, "instance": {raw fields}, "churn_probability": p}
                  (input for drift detection)
 
@@ -287,6 +289,9 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "churn-serve/1"
     sys_version = ""
     timeout = 15  # seconds a client may stay silent (slow headers or body) before the connection is dropped
+    # headers and body go out in separate writes; with Nagle's algorithm the body then waits for the
+    # client's delayed ACK (~40 ms on Linux) on every keep-alive response
+    disable_nagle_algorithm = True
 
     # set on the server object by main(): app (an App)
 
@@ -548,6 +553,8 @@ class App(object):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # the default backlog of 5 drops SYNs under a burst of new connections; clients then wait 1 s to retry
+    request_queue_size = 128
 
     def handle_error(self, request, client_address):
         exc = sys.exc_info()[1]
@@ -566,9 +573,17 @@ def main(argv=None):
     ap.add_argument("--model", required=True, metavar="PATH", help="model JSON written by train.py")
     ap.add_argument("--port", required=True, type=int, help="TCP port (0 picks a free one)")
     ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    ap.add_argument("--latency-ms", type=float, default=0.0, metavar="N", help="artificial delay added to every /predict")
-    ap.add_argument("--log-inputs", metavar="PATH", help="append predicted instances to PATH as JSON lines")
+    ap.add_argument("--latency-ms", type=float, default=None, metavar="N",
+                    help="artificial delay added to every /predict (default: $SERVE_LATENCY_MS or 0)")
+    ap.add_argument("--log-inputs", metavar="PATH", default=os.environ.get("MLPIPELINE_INPUT_LOG") or None,
+                    help="append predicted instances to PATH as JSON lines (default: $MLPIPELINE_INPUT_LOG)")
     args = ap.parse_args(argv)
+    if args.latency_ms is None:
+        env_latency = os.environ.get("SERVE_LATENCY_MS", "").strip()
+        try:
+            args.latency_ms = float(env_latency) if env_latency else 0.0
+        except ValueError:
+            ap.error("SERVE_LATENCY_MS must be a number of milliseconds, got %r" % env_latency[:40])
     if not 0 <= args.port <= 65535:
         ap.error("--port must be between 0 and 65535, got %d" % args.port)
     if not math.isfinite(args.latency_ms) or args.latency_ms < 0:

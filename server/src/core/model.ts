@@ -90,12 +90,16 @@ export function symbolKey(kind: SymbolKind, name: string, owner?: string): strin
   return owner === undefined ? `${kind}:${name}` : `${kind}:${owner}.${name}`;
 }
 
-export function buildModel(doc: Document, text: string): SpecModel {
+export function emptyModel(): SpecModel {
   const model: SpecModel = { symbols: new Map(), references: [], malformed: [], metrics: [], contextual: [], expressions: [] };
   for (const kind of Object.values(NAMED_SECTIONS)) model.symbols.set(kind, new Map());
   model.symbols.set('output', new Map());
   model.symbols.set('secret', new Map());
+  return model;
+}
 
+export function buildModel(doc: Document, text: string): SpecModel {
+  const model = emptyModel();
   const root = entries(doc, doc.contents);
   for (const section of root) {
     const kind = NAMED_SECTIONS[section.key];
@@ -110,18 +114,32 @@ export function buildModel(doc: Document, text: string): SpecModel {
       }
     }
     if (section.key === 'steps') {
-      for (const step of entries(doc, section.value)) {
-        for (const out of entries(doc, get(doc, step.value, 'outputs')?.value)) {
-          const key = `${step.key}.${out.key}`;
-          const span = spanOf(out.keyNode);
-          if (span && !model.symbols.get('output')!.has(key)) model.symbols.get('output')!.set(key, { kind: 'output', name: out.key, owner: step.key, span, node: out.value });
-        }
-      }
+      for (const step of entries(doc, section.value)) defineOutputs(doc, model, step);
     }
   }
 
-  for (const section of root) collectReferences(doc, text, model, section);
+  for (const section of root) collectReferences(doc, text, model, section.value, [section.key]);
   return model;
+}
+
+/**
+ * What one entry of a named section (one step, one param...) contributes to the model: what
+ * `buildModel` records for it, in the same order. The incremental analysis caches this per entry.
+ */
+export function entryModel(doc: Document, text: string, section: string, entry: Entry, model: SpecModel = emptyModel()): SpecModel {
+  const kind = NAMED_SECTIONS[section];
+  if (kind) defineSymbol(model, kind, entry.key, entry, undefined);
+  if (section === 'steps') defineOutputs(doc, model, entry);
+  if (!isNodeAlias(entry.pair.value)) collectReferences(doc, text, model, entry.value, [section, entry.key]);
+  return model;
+}
+
+function defineOutputs(doc: Document, model: SpecModel, step: Entry): void {
+  for (const out of entries(doc, get(doc, step.value, 'outputs')?.value)) {
+    const key = `${step.key}.${out.key}`;
+    const span = spanOf(out.keyNode);
+    if (span && !model.symbols.get('output')!.has(key)) model.symbols.get('output')!.set(key, { kind: 'output', name: out.key, owner: step.key, span, node: out.value });
+  }
 }
 
 function get(doc: Document, node: unknown, key: string): Entry | undefined {
@@ -135,8 +153,8 @@ function defineSymbol(model: SpecModel, kind: SymbolKind, name: string, e: Entry
   if (span && !table.has(name)) table.set(name, { kind, name, owner, span, node: e.value });
 }
 
-/** Walks one top-level section, recording `${...}` references in every string and plain-name fields. */
-function collectReferences(doc: Document, text: string, model: SpecModel, section: Entry): void {
+/** Walks one top-level section (or one entry of it), recording `${...}` references in every string and plain-name fields. */
+function collectReferences(doc: Document, text: string, model: SpecModel, start: Node | null, startPath: string[]): void {
   const walk = (node: Node | null, path: string[]): void => {
     if (!node) return;
     if (isMap(node)) {
@@ -165,7 +183,7 @@ function collectReferences(doc: Document, text: string, model: SpecModel, sectio
       }
     }
   };
-  walk(section.value, [section.key]);
+  walk(start, startPath);
 }
 
 function isNodeAlias(n: unknown): boolean {
@@ -195,7 +213,13 @@ function scanInterpolations(text: string, span: Span, ctx: RefContext, model: Sp
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
+/** `${#VAR}`, `${VAR:-default}`, `${VAR%.csv}`, `${!VAR}`, `${1}`, `${@}`: the shell's parameter expansions. */
+const OUR_NAMESPACES = new Set(['params', 'datasets', 'steps', 'outputs', 'secrets', 'model']);
+const SHELL_EXPANSION = /^(?:[#!]?[A-Za-z_][A-Za-z0-9_]*(?:(?::?[-=+?]|[#%/^,@]).*)?|[#!]?(?:[0-9]+|[@*#?$!-]))$/s;
+
 function parseInterpolation(inner: string, at: number, full: Span, ctx: RefContext, model: SpecModel): void {
+  // Left to /bin/sh, as in any command line; our own namespaces (`${params}`, `${model}`) stay ours.
+  if (SHELL_EXPANSION.test(inner) && !OUR_NAMESPACES.has(/^[#!]?([A-Za-z_][A-Za-z0-9_]*)/.exec(inner)?.[1] ?? '')) return;
   const parts = inner.split('.');
   const offsets: number[] = [];
   let o = at;

@@ -80,7 +80,7 @@ export function parseSpec(text: string, limits: ParseLimits = DEFAULT_LIMITS): P
       if (!cascade) sink.add('MLP001', span, `${message}.${syntaxHint(text, span[0])}`);
     }
   }
-  reportDuplicateKeys(doc, sink);
+  reportDuplicateKeys(doc, (span) => sink.add('MLP002', span, 'Map keys must be unique. Each key may appear once in a mapping: remove or rename one of them.'));
   for (const warn of doc.warnings) {
     sink.add('MLP001', errorSpan(warn.pos, text.length), `${firstLine(warn.message)}.`, { severity: 'warning' });
   }
@@ -115,7 +115,8 @@ function syntaxHint(text: string, at: number): string {
   return '';
 }
 
-function reportDuplicateKeys(doc: Document.Parsed, sink: ProblemSink): void {
+/** Calls `report` with the span of each key that repeats an earlier key of the same mapping. */
+export function reportDuplicateKeys(doc: Document.Parsed, report: (span: Span) => void): void {
   visit(doc, {
     Map(_, map) {
       const seen = new Set<unknown>();
@@ -123,7 +124,7 @@ function reportDuplicateKeys(doc: Document.Parsed, sink: ProblemSink): void {
         if (!isScalar(pair.key)) continue;
         const key = pair.key.value;
         if (seen.has(key) && pair.key.range) {
-          sink.add('MLP002', [pair.key.range[0], pair.key.range[1]], 'Map keys must be unique. Each key may appear once in a mapping: remove or rename one of them.');
+          report([pair.key.range[0], pair.key.range[1]]);
         }
         seen.add(key);
       }

@@ -35,6 +35,8 @@ export interface PlannedStep {
   target: string;
   targetType: 'local' | 'kubernetes';
   gpu?: { count: number; type?: string };
+  /** Kubernetes requests/limits: the step's `resources` over its target's, key by key (`gpu` is above). */
+  resources?: StepResources;
   timeoutMs?: number;
   retry: { max: number; on: string[] };
   cache: boolean;
@@ -48,7 +50,45 @@ export interface RunPlan {
   datasets: Record<string, { uri: string }>;
   /** In dependency order (document order among independent steps). */
   steps: PlannedStep[];
-  targets: Record<string, { type: 'local' | 'kubernetes'; maxParallel?: number; gpus?: number[] | 'all' }>;
+  targets: Record<string, { type: 'local' | 'kubernetes'; maxParallel?: number; gpus?: number[] | 'all'; kubernetes?: KubernetesTargetPlan }>;
+  /** The spec's `storage:` section. `artifacts`: a folder or `s3://bucket/prefix/` outputs are copied to (docs/storage.md). */
+  storage?: { artifacts?: string };
+}
+
+/**
+ * Where a local step reads an `s3://` dataset: the engine downloads (and verifies) it there before the
+ * step starts, and `${datasets.X}` in a local step's command resolves to this path. Stable across dataset
+ * versions, so the command (and cache key) stays the same; the dataset's listing hash is the input.
+ */
+export function localDatasetPath(name: string, uri: string): string {
+  const base = uri.endsWith('/') ? '' : uri.slice(uri.lastIndexOf('/') + 1);
+  return `.mlpipeline/datasets/${name}/${base}`;
+}
+
+export interface StepResources {
+  cpu?: string;
+  memory?: string;
+  ephemeralStorage?: string;
+}
+
+/** A `type: kubernetes` target, resolved. Steps carry their own merged `gpu` and `resources`. */
+export interface KubernetesTargetPlan {
+  /** kubeconfig context; undefined = the kubeconfig's current context. */
+  context?: string;
+  namespace: string;
+  image: string;
+  /** The target's default resources (steps and deployments replace them key by key). */
+  resources: StepResources;
+  gpu?: { count: number; type?: string };
+  nodeSelector: Record<string, string>;
+  tolerations: { key?: string; operator?: 'Exists' | 'Equal'; value?: string; effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute' }[];
+  spot: { policy: 'never' | 'auto' | 'always'; maxPricePerHour?: number };
+  serviceAccount?: string;
+  imagePullSecrets: string[];
+  /** Target-level env (steps' own env wins); `${params.X}` resolved. */
+  env: Record<string, string>;
+  /** Target-level env variable -> secret name. */
+  secretEnv: Record<string, string>;
 }
 
 export interface PlanOptions {
@@ -85,6 +125,7 @@ export function planRun(analysis: SpecAnalysis, options: PlanOptions = {}): Plan
     const gpusNode = get(doc, t.value, 'gpus')?.value;
     const gpus = stringValue(gpusNode) === 'all' ? 'all' : isSeq(gpusNode) ? items(doc, gpusNode).map((n) => numberValue(n)).filter((n): n is number => n !== undefined) : undefined;
     targets[t.key] = { type, ...(maxParallel !== undefined ? { maxParallel } : {}), ...(gpus !== undefined ? { gpus } : {}) };
+    if (type === 'kubernetes') targets[t.key].kubernetes = planKubernetesTarget(doc, t.value, params);
     if (isScalar(get(doc, t.value, 'default')?.value) && (get(doc, t.value, 'default')!.value as { value: unknown }).value === true) defaultTarget = t.key;
   }
   if (options.target !== undefined) {
@@ -115,7 +156,8 @@ export function planRun(analysis: SpecAnalysis, options: PlanOptions = {}): Plan
     selected = order.filter((n) => wanted.has(n));
   }
   if (errors.length) return { ok: false, errors };
-  return { ok: true, plan: { specName, params, datasets, steps: selected.map((n) => steps.get(n)!), targets } };
+  const artifacts = stringValue(get(doc, get(doc, root, 'storage')?.value, 'artifacts')?.value);
+  return { ok: true, plan: { specName, params, datasets, steps: selected.map((n) => steps.get(n)!), targets, ...(artifacts ? { storage: { artifacts } } : {}) } };
 }
 
 interface Context {
@@ -140,9 +182,13 @@ function planStep(doc: Document, model: SpecModel, name: string, node: Node | nu
         case 'params':
           used.params.add(parts[1]);
           return shellWord(String(ctx.params[parts[1]]));
-        case 'datasets':
+        case 'datasets': {
           used.datasets.add(parts[1]);
-          return shellWord(ctx.datasets[parts[1]]?.uri ?? '');
+          const uri = ctx.datasets[parts[1]]?.uri ?? '';
+          // A local step reads an S3 dataset from its downloaded copy; a remote one gets the URI.
+          const local = /^s3:\/\//i.test(uri) && (ctx.targets[stringValue(get(doc, node, 'compute')?.value) ?? ctx.defaultTarget]?.type ?? 'local') === 'local';
+          return shellWord(local ? localDatasetPath(parts[1], uri) : uri);
+        }
         case 'steps':
           used.upstream.add(`${parts[1]}.${parts[3]}`);
           return shellWord(stringValue(get(doc, get(doc, get(doc, get(doc, doc.contents, 'steps')?.value, parts[1])?.value, 'outputs')?.value, parts[3])?.value) ?? '');
@@ -156,14 +202,7 @@ function planStep(doc: Document, model: SpecModel, name: string, node: Node | nu
     });
 
   const command = resolve(stringValue(get(doc, node, 'command')?.value) ?? '', true);
-  const env: Record<string, string> = {};
-  const secretEnv: Record<string, string> = {};
-  for (const e of entries(doc, get(doc, node, 'env')?.value)) {
-    const raw = isScalar(e.value) ? String(e.value.value) : '';
-    const whole = /^\$\{secrets\.([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(raw.trim());
-    if (whole) secretEnv[e.key] = whole[1];
-    else env[e.key] = resolve(raw, false);
-  }
+  const { env, secretEnv } = envOf(doc, node, (raw) => resolve(raw, false));
   // Secrets referenced in the command travel as environment variables named after the secret.
   for (const ref of model.references) {
     if (ref.kind === 'secret' && ref.context.section === 'steps' && ref.context.owner === name && ref.context.field[0] === 'command') secretEnv[ref.name] = ref.name;
@@ -194,6 +233,7 @@ function planStep(doc: Document, model: SpecModel, name: string, node: Node | nu
     target: targetName,
     targetType: target.type,
     gpu: parseGpu(isScalar(gpuNode) ? gpuNode.value : undefined),
+    ...(target.type === 'kubernetes' ? { resources: mergeResources(get(doc, targetNode, 'resources')?.value, get(doc, node, 'resources')?.value, doc) } : {}),
     timeoutMs: timeout ? parseDuration(timeout) : undefined,
     retry: {
       max: numberValue(get(doc, retryNode, 'max')?.value) ?? 0,
@@ -202,6 +242,64 @@ function planStep(doc: Document, model: SpecModel, name: string, node: Node | nu
     cache: !(isScalar(cacheNode) && cacheNode.value === false),
     workdir: stringValue(get(doc, node, 'workdir')?.value) ?? '.',
   };
+}
+
+function planKubernetesTarget(doc: Document, node: Node | null, params: Record<string, ParamValue>): KubernetesTargetPlan {
+  const str = (key: string): string | undefined => stringValue(get(doc, node, key)?.value);
+  const nodeSelector: Record<string, string> = {};
+  for (const e of entries(doc, get(doc, node, 'nodeSelector')?.value)) if (isScalar(e.value)) nodeSelector[e.key] = String(e.value.value);
+  const tolerations: KubernetesTargetPlan['tolerations'] = items(doc, get(doc, node, 'tolerations')?.value).map((t) => {
+    const out: KubernetesTargetPlan['tolerations'][number] = {};
+    for (const e of entries(doc, t)) if (isScalar(e.value)) (out as Record<string, string>)[e.key] = String(e.value.value);
+    return out;
+  });
+  const spotNode = get(doc, node, 'spot')?.value;
+  const policy = stringValue(get(doc, spotNode, 'policy')?.value);
+  const maxPrice = numberValue(get(doc, spotNode, 'maxPricePerHour')?.value);
+  const { env, secretEnv } = envOf(doc, node, (raw) => raw.replace(/(?<!\$)\$\{params\.([A-Za-z_][A-Za-z0-9_-]*)\}/g, (w, p: string) => (p in params ? String(params[p]) : w)));
+  return {
+    ...(str('context') !== undefined ? { context: str('context') } : {}),
+    namespace: str('namespace') ?? 'default',
+    image: str('image') ?? '',
+    resources: mergeResources(get(doc, node, 'resources')?.value, undefined, doc),
+    ...(gpuOf(get(doc, get(doc, node, 'resources')?.value, 'gpu')?.value) ? { gpu: gpuOf(get(doc, get(doc, node, 'resources')?.value, 'gpu')?.value) } : {}),
+    nodeSelector,
+    tolerations,
+    spot: { policy: policy === 'auto' || policy === 'always' ? policy : 'never', ...(maxPrice !== undefined ? { maxPricePerHour: maxPrice } : {}) },
+    ...(str('serviceAccount') !== undefined ? { serviceAccount: str('serviceAccount') } : {}),
+    imagePullSecrets: items(doc, get(doc, node, 'imagePullSecrets')?.value).map((n) => stringValue(n)).filter((s): s is string => !!s),
+    env,
+    secretEnv,
+  };
+}
+
+/** The `env` map of a step or target: a value that is exactly `${secrets.NAME}` goes to `secretEnv` (as NAME), any other through `resolve` to `env`. */
+function envOf(doc: Document, node: Node | null, resolve: (raw: string) => string): { env: Record<string, string>; secretEnv: Record<string, string> } {
+  const env: Record<string, string> = {};
+  const secretEnv: Record<string, string> = {};
+  for (const e of entries(doc, get(doc, node, 'env')?.value)) {
+    const raw = isScalar(e.value) ? String(e.value.value) : '';
+    const whole = /^\$\{secrets\.([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(raw.trim());
+    if (whole) secretEnv[e.key] = whole[1];
+    else env[e.key] = resolve(raw);
+  }
+  return { env, secretEnv };
+}
+
+function gpuOf(n: Node | null | undefined): { count: number; type?: string } | undefined {
+  return parseGpu(isScalar(n) ? n.value : undefined);
+}
+
+/** The step's cpu/memory/ephemeralStorage over the target's, key by key. */
+function mergeResources(targetRes: Node | null | undefined, stepRes: Node | null | undefined, doc: Document): StepResources {
+  const out: StepResources = {};
+  for (const res of [targetRes, stepRes]) {
+    for (const key of ['cpu', 'memory', 'ephemeralStorage'] as const) {
+      const v = get(doc, res ?? null, key)?.value;
+      if (isScalar(v) && v.value !== null && v.value !== undefined) out[key] = String(v.value);
+    }
+  }
+  return out;
 }
 
 function resolveParams(doc: Document, overrides: Record<string, string | ParamValue>, errors: string[]): Record<string, ParamValue> {

@@ -35,18 +35,43 @@ export type Span = readonly [number, number];
  */
 export class LineIndex {
   private readonly starts: number[] = [0];
+  /** Where the search for the next line break resumes; line starts are found on demand, so a file refused
+   * for its size (MLP003 on its first line) is never scanned to the end. */
+  private next = 0;
+  private done = false;
+  private readonly hasCR: boolean;
   constructor(readonly text: string) {
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c === 10) this.starts.push(i + 1);
-      else if (c === 13 && text.charCodeAt(i + 1) !== 10) this.starts.push(i + 1);
+    this.hasCR = text.includes('\r');
+  }
+  /** Records every line start at or before `limit`. */
+  private scanTo(limit: number): void {
+    if (this.done) return;
+    const text = this.text;
+    if (!this.hasCR) {
+      // The common case, found by the engine's fast search rather than a loop over every character.
+      for (let i = text.indexOf('\n', this.next); ; i = text.indexOf('\n', this.next)) {
+        if (i < 0) return void (this.done = true);
+        if (i + 1 > limit) return void (this.next = i);
+        this.starts.push(i + 1);
+        this.next = i + 1;
+      }
     }
+    for (let i = this.next; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 10 || (c === 13 && text.charCodeAt(i + 1) !== 10)) {
+        if (i + 1 > limit) return void (this.next = i);
+        this.starts.push(i + 1);
+      }
+    }
+    this.done = true;
   }
   get lineCount(): number {
+    this.scanTo(Infinity);
     return this.starts.length;
   }
   position(offset: number): Position {
     const o = Math.max(0, Math.min(offset, this.text.length));
+    this.scanTo(o);
     let lo = 0;
     let hi = this.starts.length - 1;
     while (lo < hi) {
@@ -58,6 +83,7 @@ export class LineIndex {
   }
   offset(pos: Position): number {
     if (pos.line < 0) return 0;
+    this.scanTo(Infinity);
     if (pos.line >= this.starts.length) return this.text.length;
     const lineEnd = pos.line + 1 < this.starts.length ? this.starts[pos.line + 1] : this.text.length;
     return Math.min(this.starts[pos.line] + Math.max(0, pos.character), lineEnd);

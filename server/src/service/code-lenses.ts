@@ -3,7 +3,7 @@ import type { SpecAnalysis } from '../core/validate';
 import { entries, get } from '../core/yaml-nodes';
 
 /** Commands a client can run from lenses; it declares which it has in `initializationOptions.commands`. */
-export const LENS_COMMANDS = { runPipeline: 'mlpipeline.runPipeline', runStep: 'mlpipeline.runStep' } as const;
+export const LENS_COMMANDS = { runPipeline: 'mlpipeline.runPipeline', runStep: 'mlpipeline.runStep', openLineage: 'mlpipeline.openLineage' } as const;
 
 /**
  * "▶ Run pipeline" on the `steps:` key and "▶ Run step" on each step, for clients that provide those
@@ -19,6 +19,9 @@ export function codeLenses(a: SpecAnalysis, uri: string, available: ReadonlySet<
   const lenses: CodeLens[] = [];
   if (available.has(LENS_COMMANDS.runPipeline)) {
     lenses.push({ range: range(steps.keyNode.range), command: { title: '▶ Run pipeline', command: LENS_COMMANDS.runPipeline, arguments: [uri] } });
+  }
+  if (available.has(LENS_COMMANDS.openLineage)) {
+    lenses.push({ range: range(steps.keyNode.range), command: { title: 'Show lineage', command: LENS_COMMANDS.openLineage, arguments: [uri] } });
   }
   if (available.has(LENS_COMMANDS.runStep)) {
     for (const s of entries(doc, steps.value)) {

@@ -38,10 +38,13 @@ export interface CompletionData {
  */
 export function completion(analysis: SpecAnalysis, position: Position, options: CompletionOptions = {}): CompletionList {
   try {
-    const ctx = lineContext(analysis.parsed.text, offsetAt(analysis, position));
+    const offset = offsetAt(analysis, position);
+    const ctx = lineContext(analysis.parsed.text, offset);
     if (!ctx) return EMPTY;
-    const c = new Completer(analysis, ctx, options);
-    return capList(c.run(), analysis.parsed.text, offsetAt(analysis, position));
+    const c = new Completer(analysis, ctx, options, offset);
+    const list = capList(c.run(), analysis.parsed.text, offset);
+    if (c.narrowed) list.isIncomplete = true;
+    return list;
   } catch {
     return EMPTY;
   }
@@ -57,11 +60,26 @@ const LIST_LIMIT = 200;
  */
 export function capList(items: CompletionItem[], text: string, offset: number): CompletionList {
   if (items.length <= LIST_LIMIT) return { isIncomplete: false, items };
+  return { isIncomplete: true, items: narrow(items, (i) => i.label, typedWord(text, offset)) };
+}
+
+/** The word being typed before offset, lower-cased, after its last dot: what long lists are narrowed by. */
+function typedWord(text: string, offset: number): string {
   const word = (/[A-Za-z0-9_.-]*$/.exec(text.slice(Math.max(0, offset - 100), offset))?.[0] ?? '').toLowerCase();
-  const tail = word.slice(word.lastIndexOf('.') + 1);
-  const matching = tail ? items.filter((i) => i.label.toLowerCase().includes(tail)) : items;
-  const ranked = tail ? [...matching.filter((i) => i.label.toLowerCase().startsWith(tail)), ...matching.filter((i) => !i.label.toLowerCase().startsWith(tail))] : matching;
-  return { isIncomplete: true, items: ranked.slice(0, LIST_LIMIT) };
+  return word.slice(word.lastIndexOf('.') + 1);
+}
+
+/** Up to LIST_LIMIT of xs whose label contains tail, those starting with it first. */
+function narrow<T>(xs: T[], label: (x: T) => string, tail: string): T[] {
+  if (!tail) return xs.slice(0, LIST_LIMIT);
+  const starts: T[] = [];
+  const contains: T[] = [];
+  for (const x of xs) {
+    const l = label(x).toLowerCase();
+    if (l.startsWith(tail)) starts.push(x);
+    else if (l.includes(tail)) contains.push(x);
+  }
+  return [...starts, ...contains].slice(0, LIST_LIMIT);
 }
 
 /** Fills in the detail and documentation of an item completion left out (large specs). Never throws. */
@@ -91,6 +109,7 @@ class Completer {
     private readonly analysis: SpecAnalysis,
     private readonly ctx: LineContext,
     private readonly options: CompletionOptions,
+    private readonly offset: number,
   ) {
     this.model = modelOf(analysis);
     this.doc = analysis.parsed.doc;
@@ -159,9 +178,18 @@ class Completer {
     };
   }
 
+  /** Set when a list was narrowed to what is typed before its items were made (thousands of names). */
+  narrowed = false;
+
   private nameItems(kind: SymbolKind, names: string[], itemKind: CompletionItemKind, wrap?: (n: string) => string, owner?: (n: string) => string | undefined): CompletionItem[] {
     const many = names.length > DOC_LIMIT;
-    return names.map((n, i) => ({
+    let indexed = names.map((n, i) => [n, i] as const);
+    if (names.length > LIST_LIMIT) {
+      // What capList would keep, chosen before thousands of items are made; sortText keeps the full list's order.
+      indexed = narrow(indexed, ([n]) => n, typedWord(this.text, this.offset));
+      this.narrowed = true;
+    }
+    return indexed.map(([n, i]) => ({
       label: n,
       kind: itemKind,
       sortText: String(i).padStart(5, '0'),

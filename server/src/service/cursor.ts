@@ -201,38 +201,102 @@ function lineInfo(line: string): LineInfo {
 
 const BLOCK_SCALAR = /^[|>][-+0-9]*\s*(#.*)?$/;
 
+/** Where each line of a text starts, and which lines are shallow (indented 0 or 1 columns, not blank). */
+interface TextLines {
+  text: string;
+  starts: Int32Array;
+  /** Line numbers, ascending, of the lines indented 0 or 1 columns that are neither blank nor comments. */
+  shallow: Int32Array;
+}
+
+/** The few texts read last (one per document being typed in): an index is built once per text version. */
+const recentTexts: TextLines[] = [];
+
+function isBlankAt(t: string, j: number): boolean {
+  if (j >= t.length) return true;
+  const c = t.charCodeAt(j);
+  return c === 10 || c === 13 || c === 35; /* # */
+}
+
+function textLines(text: string): TextLines {
+  for (const r of recentTexts) if (r.text === text) return r;
+  let count = 1;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) count++;
+  const starts = new Int32Array(count);
+  let shallow = new Int32Array(64);
+  let n = 0;
+  let line = 0;
+  for (let s = 0; ; line++) {
+    starts[line] = s;
+    let j = s;
+    let c = text.charCodeAt(j);
+    if (c === 32 || c === 9) c = text.charCodeAt(++j);
+    if (c !== 32 && c !== 9 && !isBlankAt(text, j)) {
+      if (n === shallow.length) {
+        const grown = new Int32Array(n * 2);
+        grown.set(shallow);
+        shallow = grown;
+      }
+      shallow[n++] = line;
+    }
+    const nl = text.indexOf('\n', s);
+    if (nl < 0) break;
+    s = nl + 1;
+  }
+  const r: TextLines = { text, starts, shallow: shallow.subarray(0, n) };
+  recentTexts.unshift(r);
+  if (recentTexts.length > 4) recentTexts.pop();
+  return r;
+}
+
 /**
- * The lines around the cursor, read on demand: line 0 is the cursor's, -1 the one above, 1 the one below.
- * Only the lines a context needs are looked at, so a 3,000-step spec costs no more than a small one.
+ * The lines around the cursor: line 0 is the cursor's, -1 the one above, 1 the one below. Line starts
+ * come from an index of the text built once per text, so walking far up (to a top-level key thousands
+ * of lines above) jumps over the deeper lines instead of reading each one.
  */
 class Lines {
-  private readonly above: number[] = [];
-  private readonly below: number[] = [];
   private readonly infos = new Map<number, LineInfo>();
+  private readonly index: TextLines;
+  /** The cursor line's number in the text. */
+  private readonly base: number;
   readonly start0: number;
 
   constructor(private readonly text: string, offset: number) {
-    this.start0 = text.lastIndexOf('\n', offset - 1) + 1;
+    this.index = textLines(text);
+    const starts = this.index.starts;
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid] <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    // A cursor just after a newline is at the start of the next line, as text.lastIndexOf('\n', offset - 1) + 1 gives.
+    this.base = lo;
+    this.start0 = starts[lo];
   }
 
   /** The offset where line i starts, or undefined past the document's ends. */
   start(i: number): number | undefined {
-    if (i === 0) return this.start0;
-    if (i < 0) {
-      while (this.above.length < -i) {
-        const prev = this.above.length ? this.above[this.above.length - 1] : this.start0;
-        if (prev === 0) return undefined;
-        this.above.push(prev < 2 ? 0 : this.text.lastIndexOf('\n', prev - 2) + 1);
-      }
-      return this.above[-i - 1];
+    return this.index.starts[this.base + i];
+  }
+
+  /**
+   * The nearest line at or above line i indented 0 or 1 columns (blank and comment lines aside), or
+   * undefined when there is none: where a walk up that skips every deeper line stops next.
+   */
+  shallowAtOrAbove(i: number): number | undefined {
+    const target = this.base + i;
+    const shallow = this.index.shallow;
+    let lo = 0;
+    let hi = shallow.length - 1;
+    if (hi < 0 || shallow[0] > target) return undefined;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (shallow[mid] <= target) lo = mid;
+      else hi = mid - 1;
     }
-    while (this.below.length < i) {
-      const prev = this.below.length ? this.below[this.below.length - 1] : this.start0;
-      const nl = this.text.indexOf('\n', prev);
-      if (nl < 0) return undefined;
-      this.below.push(nl + 1);
-    }
-    return this.below[i - 1];
+    return shallow[lo] - this.base;
   }
 
   lineText(i: number): string | undefined {
@@ -296,6 +360,14 @@ function parentsOf(lines: Lines, at: number, col: number, inList: boolean): Pare
   let first = true;
   let blockScalar = false;
   for (let i = at - 1; !(threshold === 0 && !listMode && !first); i--) {
+    // Lines indented deeper than `deepest` are skipped below; when only shallow lines can matter, jump
+    // straight to the next one (a step thousands of lines below `steps:` costs one binary search).
+    const deepest = first || listMode ? threshold : threshold - 1;
+    if (deepest <= 1 && i < 0) {
+      const j = lines.shallowAtOrAbove(i);
+      if (j === undefined) break;
+      i = j;
+    }
     const ind = lines.indent(i);
     if (ind === undefined) break;
     if (ind === -1 || ind > threshold || (ind === threshold && !first && !listMode)) continue;

@@ -11,20 +11,11 @@ import type { LaunchResult } from '../../../client/src/run-controller';
 import type { RunRecord } from '../../../client/src/runtime/records';
 import { RunStore } from '../../../client/src/runtime/run-store';
 import { allRunNodes } from '../../../client/src/views/runs';
+import { waitFor } from './util';
 
 const EXTENSION_ID = 'mlpipeline.mlpipeline';
 /** The sample's files that the run needs (copied into the workspace, so the repository stays clean). */
 const SAMPLE_FILES = ['mlpipeline.yaml', 'data/churn.csv', 'src/prepare.py', 'src/train.py', 'src/evaluate.py'];
-
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function workspaceRoot(): string {
   const folder = vscode.workspace.workspaceFolders?.[0];

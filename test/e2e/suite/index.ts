@@ -9,6 +9,8 @@ import { mocha } from './mochaSetup';
 import './diagnostics.test';
 import './commands.test';
 import './features.test';
+import './panels.test';
+import './panels-b.test';
 import './workflows.test';
 
 import * as fs from 'fs';

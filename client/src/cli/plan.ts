@@ -1,0 +1,68 @@
+import { stringify } from 'yaml';
+import { deploymentNames, planDeployment } from '../../../server/src/core/deploy-plan';
+import { planRun, type RunPlan } from '../../../server/src/core/plan';
+import { buildJob, type Manifest } from '../runtime/kubernetes/manifests';
+import { deploymentManifests } from '../runtime/kubernetes/deploy-manifests';
+import { computeCacheKey } from '../runtime/step-cache';
+import { one, parseArgs, UsageError } from './args';
+import { parseSets } from './run';
+import { loadSpec } from './spec-file';
+
+export const PLAN_USAGE = `  plan [spec] --target NAME   Print the Kubernetes manifests a run (Jobs) and deploy (Deployment, Service,
+                        HPA) would apply on that target, without contacting the cluster
+    --step NAME                Only this step and what it depends on (repeatable)
+    --set params.NAME=VALUE    Override a param (repeatable)
+    --format yaml|json         Output format (default: yaml, one document per object)
+    --hpa-api VERSION          autoscaling/v2 (default) or autoscaling/v2beta2 for clusters before 1.23
+`;
+
+/**
+ * `mlpipeline plan --target NAME`: the manifests, for review or `kubectl apply --dry-run=server`. Job names
+ * here hash the command, env and params only; a run also hashes the input files, so its names differ.
+ */
+export async function planCommand(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, ['--target', '--step', '--set', '--format', '--hpa-api'], []);
+  if (args.positional.length > 1) throw new UsageError(`plan takes one spec, got ${args.positional.length}.`);
+  const target = one(args, '--target');
+  if (!target) throw new UsageError('plan needs --target NAME (a `type: kubernetes` compute target).');
+  const format = one(args, '--format') ?? 'yaml';
+  if (format !== 'yaml' && format !== 'json') throw new UsageError(`--format takes yaml or json, not \`${format}\`.`);
+  const hpa = one(args, '--hpa-api') ?? 'autoscaling/v2';
+  if (hpa !== 'autoscaling/v2' && hpa !== 'autoscaling/v2beta2') throw new UsageError(`--hpa-api takes autoscaling/v2 or autoscaling/v2beta2 (Kubernetes 1.20-1.22), not \`${hpa}\`.`);
+  const spec = loadSpec(args.positional[0]);
+  if (!spec) return 1;
+  const overrides = parseSets(args.values.get('--set') ?? []);
+  const planned = planRun(spec.analysis, { overrides, only: args.values.get('--step'), target });
+  if (!planned.ok) {
+    for (const e of planned.errors) process.stderr.write(`mlpipeline: ${e}\n`);
+    return 1;
+  }
+  const plan = planned.plan;
+  if (plan.targets[target]?.type !== 'kubernetes') {
+    process.stderr.write(`mlpipeline: compute target \`${target}\` is ${plan.targets[target]?.type ?? 'not defined'}; plan prints manifests for \`type: kubernetes\` targets.\n`);
+    return 1;
+  }
+  const manifests: Manifest[] = [...jobManifests(plan, target)];
+  for (const name of deploymentNames(spec.analysis)) {
+    const d = planDeployment(spec.analysis, name, { overrides });
+    if (!d.ok || d.deployment.target !== target) continue;
+    manifests.push(...deploymentManifests(d.deployment, plan.targets[target].kubernetes!, { revision: 'plan', hpaApiVersion: hpa }));
+  }
+  if (manifests.length === 0) {
+    process.stderr.write(`mlpipeline: no step or deployment runs on \`${target}\`.\n`);
+    return 1;
+  }
+  process.stdout.write(format === 'json' ? JSON.stringify({ apiVersion: 'v1', kind: 'List', items: manifests }, null, 2) + '\n' : manifests.map((m) => stringify(m, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n'));
+  return 0;
+}
+
+function jobManifests(plan: RunPlan, targetName: string): Manifest[] {
+  const out: Manifest[] = [];
+  for (const step of plan.steps) {
+    if (step.target !== targetName) continue;
+    const params = Object.fromEntries(step.params.map((p) => [p, plan.params[p]]));
+    const cacheKey = computeCacheKey({ command: step.command, env: step.env, params, inputs: {}, upstream: {} });
+    out.push(buildJob({ specName: plan.specName, step, target: plan.targets[targetName].kubernetes!, runId: 'plan', attempt: 1, cacheKey }));
+  }
+  return out;
+}

@@ -1,0 +1,266 @@
+/**
+ * The Deployments view and the serving commands: deployments of each spec's folder (read from the
+ * supervisors' state files, so deployments started from a terminal show too), their revisions, and an
+ * alert marker while a monitor is violated. New alert records (written by `mlpipeline monitor` and by
+ * canary rollouts) become notifications with actions. Deploys run the bundled CLI in a terminal, so the
+ * gate check, startup and rollout progress are visible exactly as on the command line.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { CommandFactory, Cmd } from '../commands';
+import type { Ctx } from '../ctx';
+import type { AlertRecord } from '../runtime/records';
+import type { LocalDeploymentState } from '../runtime/serving/local-state';
+import { readSpecInfo } from '../specs';
+
+type DeploymentNode =
+  | { kind: 'deployment'; spec: vscode.Uri; workspace: string; name: string; state?: LocalDeploymentState; alerts: AlertRecord[] }
+  | { kind: 'revision'; workspace: string; deployment: string; revision: LocalDeploymentState['revisions'][number]; canary: boolean }
+  | { kind: 'message'; text: string };
+
+const PHASE_ICON: Record<string, [string, string | undefined]> = {
+  ready: ['pass-filled', 'testing.iconPassed'],
+  starting: ['sync~spin', 'testing.iconQueued'],
+  'rolling-out': ['sync~spin', 'testing.iconQueued'],
+  degraded: ['warning', 'list.warningForeground'],
+  failed: ['error', 'testing.iconFailed'],
+  stopped: ['circle-outline', undefined],
+};
+
+let serving: Promise<{ state: typeof import('../runtime/serving/local-state'); records: typeof import('../runtime/serving/records-store') }> | undefined;
+/** The serving modules, loaded when the view first lists deployments (activation stays cheap). */
+function modules(): NonNullable<typeof serving> {
+  serving ??= Promise.all([import('../runtime/serving/local-state'), import('../runtime/serving/records-store')]).then(([state, records]) => ({ state, records }));
+  return serving;
+}
+
+/** Monitors whose latest alert record says violated. */
+function violated(alerts: AlertRecord[]): AlertRecord[] {
+  const last = new Map<string, AlertRecord>();
+  for (const a of alerts) last.set(a.monitor, a);
+  return [...last.values()].filter((a) => a.state === 'violated');
+}
+
+export class DeploymentsProvider implements vscode.TreeDataProvider<DeploymentNode>, vscode.Disposable {
+  private readonly emitter = new vscode.EventEmitter<DeploymentNode | undefined>();
+  readonly onDidChangeTreeData = this.emitter.event;
+  private readonly watcher: vscode.FileSystemWatcher;
+  private readonly subs: vscode.Disposable[] = [];
+  /** Alert lines already seen per file, so only new ones notify. */
+  private readonly seen = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly ctx: Ctx) {
+    this.watcher = vscode.workspace.createFileSystemWatcher('**/.mlpipeline/deployments/**/{state.json,alerts.jsonl}');
+    const changed = (uri: vscode.Uri): void => {
+      if (uri.fsPath.endsWith('alerts.jsonl')) void this.notifyNewAlerts(uri.fsPath);
+      this.refresh();
+    };
+    this.subs.push(this.watcher, this.watcher.onDidChange(changed), this.watcher.onDidCreate(changed), this.watcher.onDidDelete(changed), ctx.specs.onDidChange(() => this.refresh()));
+  }
+
+  refresh(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.emitter.fire(undefined), 150);
+  }
+
+  private async notifyNewAlerts(file: string): Promise<void> {
+    const { readFile } = await import('node:fs/promises');
+    const lines = (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => l.trim());
+    const before = this.seen.get(file);
+    this.seen.set(file, lines.length);
+    if (before === undefined && lines.length > 0) {
+      // First sight of an existing file (e.g. after a reload): only its very last line can be new.
+      const { mtimeMs } = await import('node:fs').then((fs) => fs.statSync(file));
+      if (Date.now() - mtimeMs > 10_000) return;
+    }
+    const workspace = path.dirname(path.dirname(path.dirname(path.dirname(file))));
+    for (const line of lines.slice(before ?? lines.length - 1)) {
+      let a: AlertRecord;
+      try {
+        a = JSON.parse(line) as AlertRecord;
+      } catch {
+        continue;
+      }
+      if (a.notify.length && !a.notify.includes('vscode')) continue;
+      const text = `ML Pipeline: ${a.deployment}: monitors.${a.monitor} ${a.state === 'violated' ? 'violated' : 'recovered'}${a.revision ? ` (${a.revision})` : ''}: ${a.details.join('; ')}${a.description ? ` — ${a.description}` : ''}`;
+      if (a.state === 'recovered') {
+        void vscode.window.showInformationMessage(text);
+        continue;
+      }
+      const actions = ['Open Serving Panel', 'Roll Back', 'Show Log'];
+      void vscode.window.showWarningMessage(text, ...actions).then(async (choice) => {
+        if (choice === 'Roll Back') await vscode.commands.executeCommand('mlpipeline.rollbackDeployment', { kind: 'deployment', workspace, name: a.deployment });
+        else if (choice === 'Show Log') await vscode.commands.executeCommand('mlpipeline.openDeploymentLog', { kind: 'deployment', workspace, name: a.deployment });
+        else if (choice === 'Open Serving Panel') {
+          const all = await vscode.commands.getCommands(true);
+          if (all.includes('mlpipeline.openServing')) await vscode.commands.executeCommand('mlpipeline.openServing', { workspace, deployment: a.deployment });
+          else await vscode.commands.executeCommand('mlpipeline.deployments.focus');
+        }
+      });
+    }
+  }
+
+  getTreeItem(n: DeploymentNode): vscode.TreeItem {
+    if (n.kind === 'message') return new vscode.TreeItem(n.text);
+    if (n.kind === 'revision') {
+      const r = n.revision;
+      const item = new vscode.TreeItem(`${r.revision}${n.canary ? ' (canary)' : ''}`);
+      item.description = `${r.weight}% · ${r.phase}${r.restarts ? ` · ${r.restarts} restart${r.restarts > 1 ? 's' : ''}` : ''} · @${r.model.hash.slice(0, 12)}`;
+      item.tooltip = new vscode.MarkdownString(`**${r.revision}** on port ${r.port}\n\nModel \`${path.basename(r.model.path)}\` sha256 \`${r.model.hash.slice(0, 16)}\`${r.sourceRunId ? `\n\nFrom run \`${r.sourceRunId}\`` : ''}${r.lastError ? `\n\nLast error: ${r.lastError}` : ''}`);
+      const [icon, color] = PHASE_ICON[r.phase] ?? ['question', undefined];
+      item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
+      item.contextValue = 'deploymentRevision';
+      return item;
+    }
+    const s = n.state;
+    const phase = s ? s.phase : 'not deployed';
+    const alerts = violated(n.alerts);
+    const item = new vscode.TreeItem(n.name, s && s.phase !== 'stopped' ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+    item.description = `${alerts.length ? `⚠ ${alerts.map((a) => `monitors.${a.monitor}`).join(', ')} · ` : ''}${phase}${s && s.phase !== 'stopped' ? ` · ${s.url}` : ''}`;
+    const [icon, color] = alerts.length ? ['warning', 'list.warningForeground'] : PHASE_ICON[s?.phase ?? 'stopped'] ?? ['circle-outline', undefined];
+    item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
+    item.tooltip = new vscode.MarkdownString(`**${n.name}** (${vscode.workspace.asRelativePath(n.spec)})${s?.lastEvent ? `\n\n${s.lastEvent.at}: ${s.lastEvent.message}` : ''}${alerts.map((a) => `\n\n⚠ monitors.${a.monitor}: ${a.details.join('; ')}`).join('')}`);
+    item.contextValue = s && s.phase !== 'stopped' ? 'deployment.live' : 'deployment';
+    return item;
+  }
+
+  async getChildren(n?: DeploymentNode): Promise<DeploymentNode[]> {
+    if (n?.kind === 'revision' || n?.kind === 'message') return [];
+    if (n?.kind === 'deployment') {
+      const live = n.state?.revisions ?? [];
+      return live.map((revision, i) => ({ kind: 'revision', workspace: n.workspace, deployment: n.name, revision, canary: live.length > 1 && i === live.length - 1 }));
+    }
+    const { state, records } = await modules();
+    const out: DeploymentNode[] = [];
+    for (const spec of await this.ctx.specs.all()) {
+      const info = await readSpecInfo(spec).catch(() => undefined);
+      const workspace = path.dirname(spec.fsPath);
+      for (const name of Object.keys(info?.deployments ?? {})) {
+        const st = state.readState(workspace, name);
+        const alive = st && st.phase !== 'stopped' && state.isAlive(st.supervisorPid);
+        out.push({ kind: 'deployment', spec, workspace, name, state: alive ? st : undefined, alerts: records.readAlertRecords(workspace, name) });
+      }
+    }
+    return out.length ? out : [{ kind: 'message', text: 'No deployments in the specs of this workspace.' }];
+  }
+
+  dispose(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.subs.forEach((d) => d.dispose());
+    this.emitter.dispose();
+  }
+}
+
+let provider: DeploymentsProvider | undefined;
+/** Created with the first command factory, i.e. at activation, registered once. */
+function view(ctx: Ctx): DeploymentsProvider {
+  if (!provider) {
+    provider = new DeploymentsProvider(ctx);
+    ctx.extension.subscriptions.push(provider, vscode.window.registerTreeDataProvider('mlpipeline.deployments', provider), { dispose: () => (provider = undefined) });
+  }
+  return provider;
+}
+
+/** The bundled CLI next to the extension bundle, run by the editor's own Node. */
+function cliTerminal(ctx: Ctx, title: string, cwd: string, args: string[]): vscode.Terminal {
+  const cli = vscode.Uri.joinPath(ctx.extension.extensionUri, 'dist', 'cli', 'main.js').fsPath;
+  const launcher = `require(${JSON.stringify(cli)}).main(process.argv.slice(1)).then((c) => (process.exitCode = c), (e) => { console.error('mlpipeline: ' + (e && e.message || e)); process.exitCode = 1; })`;
+  const terminal = vscode.window.createTerminal({ name: title, cwd, shellPath: process.execPath, shellArgs: ['-e', launcher, ...args], env: { ELECTRON_RUN_AS_NODE: '1' }, iconPath: new vscode.ThemeIcon('cloud-upload') });
+  terminal.show();
+  return terminal;
+}
+
+const nodeOf = (a: unknown): { workspace: string; name: string } | undefined => {
+  const n = a as { kind?: string; workspace?: unknown; name?: unknown; deployment?: unknown };
+  if (n && typeof n.workspace === 'string' && typeof n.name === 'string' && n.kind === 'deployment') return { workspace: n.workspace, name: n.name };
+  if (n && typeof n.workspace === 'string' && typeof n.deployment === 'string') return { workspace: n.workspace, name: n.deployment };
+  return undefined;
+};
+
+async function pickDeployment(ctx: Ctx, title: string, liveOnly: boolean): Promise<{ workspace: string; name: string; spec: vscode.Uri } | undefined> {
+  const nodes = ((await view(ctx).getChildren()) as DeploymentNode[]).filter((n): n is Extract<DeploymentNode, { kind: 'deployment' }> => n.kind === 'deployment' && (!liveOnly || !!n.state));
+  if (nodes.length === 0) {
+    void vscode.window.showInformationMessage(liveOnly ? 'ML Pipeline: no deployment is running.' : 'ML Pipeline: the specs in this workspace define no deployments (`deployments:`).');
+    return undefined;
+  }
+  if (nodes.length === 1) return nodes[0];
+  const picked = await vscode.window.showQuickPick(
+    nodes.map((n) => ({ label: n.name, description: `${n.state?.phase ?? 'not deployed'} · ${vscode.workspace.asRelativePath(n.spec)}`, node: n })),
+    { title: `ML Pipeline: ${title}` },
+  );
+  return picked?.node;
+}
+
+const deploy = (ctx: Ctx): Cmd => {
+  view(ctx);
+  return async (arg?: unknown, name?: string) => {
+    let spec = arg instanceof vscode.Uri ? arg : undefined;
+    let deployment = typeof name === 'string' ? name : nodeOf(arg)?.name;
+    const ref = nodeOf(arg);
+    if (!spec && ref) {
+      const nodes = (await view(ctx).getChildren()) as DeploymentNode[];
+      const hit = nodes.find((n): n is Extract<DeploymentNode, { kind: 'deployment' }> => n.kind === 'deployment' && n.name === ref.name && n.workspace === ref.workspace);
+      spec = hit?.spec;
+    }
+    if (!spec || !deployment) {
+      const picked = await pickDeployment(ctx, 'Deploy', false);
+      if (!picked) return undefined;
+      spec = picked.spec;
+      deployment = picked.name;
+    }
+    return cliTerminal(ctx, `Deploy ${deployment}`, path.dirname(spec.fsPath), ['deploy', deployment, spec.fsPath]);
+  };
+};
+
+const undeploy = (ctx: Ctx): Cmd => async (arg?: unknown): Promise<boolean> => {
+  const d = nodeOf(arg) ?? (await pickDeployment(ctx, 'Undeploy', true));
+  if (!d) return false;
+  const { LocalTarget } = await import('../runtime/serving/local-target');
+  const stopped = await new LocalTarget({ workspace: d.workspace }).undeploy(d.name);
+  void vscode.window.showInformationMessage(stopped ? `ML Pipeline: ${d.name} stopped.` : `ML Pipeline: ${d.name} was not running.`);
+  view(ctx).refresh();
+  return stopped;
+};
+
+const rollback = (ctx: Ctx): Cmd => async (arg?: unknown): Promise<boolean> => {
+  const d = nodeOf(arg) ?? (await pickDeployment(ctx, 'Roll Back', true));
+  if (!d) return false;
+  const { LocalTarget } = await import('../runtime/serving/local-target');
+  try {
+    const st = await new LocalTarget({ workspace: d.workspace }).rollback(d.name, 'rolled back from VS Code');
+    void vscode.window.showInformationMessage(`ML Pipeline: ${d.name} rolled back; ${st.revisions[0]?.revision} takes all traffic.`);
+    return true;
+  } catch (e) {
+    void vscode.window.showErrorMessage(`ML Pipeline: ${(e as Error).message}`);
+    return false;
+  } finally {
+    view(ctx).refresh();
+  }
+};
+
+const openLog = (ctx: Ctx): Cmd => async (arg?: unknown) => {
+  const d = nodeOf(arg) ?? (await pickDeployment(ctx, 'Open Deployment Log', false));
+  if (!d) return undefined;
+  const { state } = await modules();
+  const st = state.readState(d.workspace, d.name);
+  const rev = (arg as { revision?: { revision?: string } })?.revision?.revision ?? st?.revisions.at(-1)?.revision;
+  const file = rev ? path.join(state.deploymentDir(d.workspace, d.name), 'logs', `${rev}.log`) : path.join(state.deploymentDir(d.workspace, d.name), 'supervisor.log');
+  return vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true });
+};
+
+const monitor = (ctx: Ctx): Cmd => async (arg?: unknown) => {
+  const d = nodeOf(arg) ?? (await pickDeployment(ctx, 'Monitor', true));
+  if (!d) return undefined;
+  return cliTerminal(ctx, `Monitor ${d.name}`, d.workspace, ['monitor', d.name, '--every', '30s']);
+};
+
+/** Spread into the command table in commands.ts; package.json contributes the same ids. */
+export const DEPLOYMENT_COMMANDS: Record<string, CommandFactory> = {
+  'mlpipeline.deploy': { run: deploy, trusted: 'The deploy' },
+  'mlpipeline.undeploy': { run: undeploy },
+  'mlpipeline.rollbackDeployment': { run: rollback },
+  'mlpipeline.openDeploymentLog': { run: openLog },
+  'mlpipeline.monitorDeployment': { run: monitor, trusted: 'Monitoring' },
+  'mlpipeline.refreshDeployments': { run: (ctx) => () => view(ctx).refresh() },
+};
