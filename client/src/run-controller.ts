@@ -275,9 +275,11 @@ export class RunController implements vscode.Disposable {
     const msg = `ML Pipeline: run ${r.runId} of ${name} ${r.status}${took}.${metrics.length ? ' ' + metrics.slice(0, 4).join(' ') : ''}${r.status === 'failed' && r.record?.error ? ' ' + r.record.error : ''}`;
     const show = (m: string, ...items: string[]): Thenable<string | undefined> =>
       r.status === 'succeeded' ? vscode.window.showInformationMessage(m, ...items) : r.status === 'cancelled' ? vscode.window.showWarningMessage(m, ...items) : vscode.window.showErrorMessage(m, ...items);
-    void show(msg, 'Show Logs', 'Open Run').then((choice) => {
-      if (choice === 'Show Logs') void vscode.commands.executeCommand('mlpipeline.openRunLogs', { runId: r.runId, storeRoot: r.storeRoot });
-      if (choice === 'Open Run') void vscode.commands.executeCommand('mlpipeline.openRun', { runId: r.runId, storeRoot: r.storeRoot });
+    const ref = { runId: r.runId, storeRoot: r.storeRoot };
+    void show(msg, 'Open Experiments', 'Show Logs', 'Open Run').then((choice) => {
+      if (choice === 'Open Experiments') void vscode.commands.executeCommand('mlpipeline.openExperiments', ref);
+      if (choice === 'Show Logs') void vscode.commands.executeCommand('mlpipeline.openRunLogs', ref);
+      if (choice === 'Open Run') void vscode.commands.executeCommand('mlpipeline.openRun', ref);
     });
   }
 

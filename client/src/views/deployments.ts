@@ -162,11 +162,17 @@ function view(ctx: Ctx): DeploymentsProvider {
   return provider;
 }
 
-/** The bundled CLI next to the extension bundle, run by the editor's own Node. */
+/**
+ * The extension's own CLI (`bin/mlpipeline.js`), run by the editor's Node. A script path, not `node -e`:
+ * the CLI starts a deployment's supervisor by re-running itself (`process.argv[1]`).
+ */
+function cliCommand(ctx: Ctx): [string, string] {
+  return [process.execPath, vscode.Uri.joinPath(ctx.extension.extensionUri, 'bin', 'mlpipeline.js').fsPath];
+}
+
 function cliTerminal(ctx: Ctx, title: string, cwd: string, args: string[]): vscode.Terminal {
-  const cli = vscode.Uri.joinPath(ctx.extension.extensionUri, 'dist', 'cli', 'main.js').fsPath;
-  const launcher = `require(${JSON.stringify(cli)}).main(process.argv.slice(1)).then((c) => (process.exitCode = c), (e) => { console.error('mlpipeline: ' + (e && e.message || e)); process.exitCode = 1; })`;
-  const terminal = vscode.window.createTerminal({ name: title, cwd, shellPath: process.execPath, shellArgs: ['-e', launcher, ...args], env: { ELECTRON_RUN_AS_NODE: '1' }, iconPath: new vscode.ThemeIcon('cloud-upload') });
+  const [node, cli] = cliCommand(ctx);
+  const terminal = vscode.window.createTerminal({ name: title, cwd, shellPath: node, shellArgs: [cli, ...args], env: { ELECTRON_RUN_AS_NODE: '1' }, iconPath: new vscode.ThemeIcon('cloud-upload') });
   terminal.show();
   return terminal;
 }
@@ -228,7 +234,8 @@ const rollback = (ctx: Ctx): Cmd => async (arg?: unknown): Promise<boolean> => {
   if (!d) return false;
   const { LocalTarget } = await import('../runtime/serving/local-target');
   try {
-    const st = await new LocalTarget({ workspace: d.workspace }).rollback(d.name, 'rolled back from VS Code');
+    // Rolling back may start a supervisor: through the CLI, with Electron's Node running as plain Node.
+    const st = await new LocalTarget({ workspace: d.workspace, cliCommand: cliCommand(ctx), cliEnv: { ELECTRON_RUN_AS_NODE: '1' } }).rollback(d.name, 'rolled back from VS Code');
     void vscode.window.showInformationMessage(`ML Pipeline: ${d.name} rolled back; ${st.revisions[0]?.revision} takes all traffic.`);
     return true;
   } catch (e) {
@@ -258,8 +265,8 @@ const monitor = (ctx: Ctx): Cmd => async (arg?: unknown) => {
 /** Spread into the command table in commands.ts; package.json contributes the same ids. */
 export const DEPLOYMENT_COMMANDS: Record<string, CommandFactory> = {
   'mlpipeline.deploy': { run: deploy, trusted: 'The deploy' },
-  'mlpipeline.undeploy': { run: undeploy },
-  'mlpipeline.rollbackDeployment': { run: rollback },
+  'mlpipeline.undeploy': { run: undeploy, trusted: 'The undeploy' },
+  'mlpipeline.rollbackDeployment': { run: rollback, trusted: 'The rollback' },
   'mlpipeline.openDeploymentLog': { run: openLog },
   'mlpipeline.monitorDeployment': { run: monitor, trusted: 'Monitoring' },
   'mlpipeline.refreshDeployments': { run: (ctx) => () => view(ctx).refresh() },

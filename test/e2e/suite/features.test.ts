@@ -57,16 +57,17 @@ describe('mlpipeline language features (e2e)', () => {
     assert.ok(actions.some((a) => a.title === 'Create step `nope`'), actions.map((a) => a.title).join(', '));
   });
 
-  it('code lenses run the pipeline and each step, through commands the extension registers', async () => {
+  it('code lenses run the pipeline and each step and show lineage, through commands the extension registers', async () => {
     const folder = vscode.workspace.workspaceFolders![0];
     const quick = await vscode.workspace.openTextDocument(vscode.Uri.joinPath(folder.uri, 'quick', 'mlpipeline.yaml'));
     await vscode.window.showTextDocument(quick);
     const lenses = await until('code lenses', () => vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', quick.uri), (l) => !!l && l.length > 0);
     const commands = lenses.map((l) => l.command?.command);
-    assert.equal(commands[0], 'mlpipeline.runPipeline');
-    assert.ok(commands.slice(1).every((c) => c === 'mlpipeline.runStep') && commands.length > 1, commands.join());
-    assert.equal(lenses[1].command!.arguments![0], quick.uri.toString());
+    assert.deepEqual(commands.slice(0, 2), ['mlpipeline.runPipeline', 'mlpipeline.openLineage'], commands.join());
+    assert.ok(commands.slice(2).every((c) => c === 'mlpipeline.runStep') && commands.length > 2, commands.join());
+    const runStep = lenses[2].command!;
+    assert.equal(runStep.arguments![0], quick.uri.toString());
     const registered = await vscode.commands.getCommands(true);
-    assert.ok(registered.includes('mlpipeline.runPipeline') && registered.includes('mlpipeline.runStep'));
+    for (const c of new Set(commands)) assert.ok(registered.includes(c!), `${c} is registered`);
   });
 });

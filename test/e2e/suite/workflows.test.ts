@@ -8,6 +8,19 @@ import type { MlPipelineApi } from '../../../client/src/extension';
 import type { LaunchResult } from '../../../client/src/run-controller';
 import type { SweepResult } from '../../../client/src/sweep-runner';
 import { allRunNodes } from '../../../client/src/views/runs';
+import * as http from 'http';
+import { freePort } from '../../helpers/net';
+import { waitFor } from './util';
+
+function httpGet(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http.get(url, { timeout: 3000 }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}`))));
+    }).on('error', reject);
+  });
+}
 
 const EXTENSION_ID = 'mlpipeline.mlpipeline';
 
@@ -93,6 +106,33 @@ describe('ML Pipeline workflows (e2e)', function () {
       // Each trial ran in its own workspace copy and is an ordinary recorded run.
       const ids = new Set(result.trials.map((t) => t.result!.runId));
       assert.strictEqual(ids.size, 3);
+    });
+
+    it('deploys a model from a run with Deploy, serves it, and stops it with Undeploy', async function () {
+      this.timeout(180_000);
+      const port = await freePort();
+      const spec = writeSpec(
+        'serving',
+        'apiVersion: mlpipeline/v1\nname: e2e-serving\nsteps:\n  make:\n    command: mkdir -p site && echo model-v1 > site/model.txt\n    outputs: {model: site/model.txt}\n' +
+          'deployments:\n  tiny:\n    model: ${steps.make.outputs.model}\n    compute: local\n    runtime:\n' +
+          `      command: python3 -m http.server ${port} --bind 127.0.0.1 --directory site\n      port: ${port}\n      readiness: /model.txt\n`,
+      );
+      const run = (await vscode.commands.executeCommand('mlpipeline.runPipeline', spec)) as LaunchResult;
+      assert.strictEqual(run.status, 'succeeded', run.record?.error);
+      const workspace = path.dirname(spec.fsPath);
+      const terminal = (await vscode.commands.executeCommand('mlpipeline.deploy', spec, 'tiny')) as vscode.Terminal;
+      assert.ok(terminal, 'Deploy runs the CLI in a terminal');
+      try {
+        const stateFile = path.join(workspace, '.mlpipeline', 'deployments', 'tiny', 'state.json');
+        await waitFor('the deployment to be ready', () => (fs.existsSync(stateFile) && JSON.parse(fs.readFileSync(stateFile, 'utf8')).phase === 'ready') || undefined, 90_000);
+        assert.strictEqual(await httpGet(`http://127.0.0.1:${port}/model.txt`), 'model-v1\n');
+        const history = fs.readFileSync(path.join(workspace, '.mlpipeline', 'deployments', 'tiny', 'history.jsonl'), 'utf8');
+        assert.match(history, new RegExp(run.runId), 'the deployment records the run its model came from');
+      } finally {
+        assert.strictEqual(await vscode.commands.executeCommand('mlpipeline.undeploy', { workspace, deployment: 'tiny' }), true);
+        terminal.dispose();
+      }
+      await waitFor('the server to stop', async () => ((await httpGet(`http://127.0.0.1:${port}/model.txt`).catch(() => 'down')) === 'down' ? true : undefined), 20_000);
     });
 
     it('deletes a run from the Runs view (confirmation turned off in settings)', async () => {

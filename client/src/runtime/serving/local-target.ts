@@ -16,6 +16,8 @@ export interface LocalTargetOptions {
   workspace: string;
   /** argv that starts this program's CLI (`node dist/cli/main.js`); `__supervise ...` is appended. Default: the running CLI. */
   cliCommand?: string[];
+  /** Extra environment for the supervisor (e.g. ELECTRON_RUN_AS_NODE=1 when the editor's Electron runs the CLI). */
+  cliEnv?: Record<string, string>;
   targetName?: string;
 }
 
@@ -90,7 +92,7 @@ export class LocalTarget implements DeployTarget {
       cwd: this.workspace,
       detached: true, // Its own session: it outlives this process and the terminal's Ctrl+C.
       stdio: ['ignore', log, log],
-      env: process.env, // Secrets reach the servers through the control request, never the supervisor's environment.
+      env: { ...process.env, ...this.options.cliEnv }, // Secrets reach the servers through the control request, never the supervisor's environment.
     });
     child.unref();
     closeSync(log);
