@@ -69,6 +69,11 @@ export class LineIndex {
     this.scanTo(Infinity);
     return this.starts.length;
   }
+  /** Where every line starts (the text scanned to its end once). Not to be modified. */
+  lineStarts(): readonly number[] {
+    this.scanTo(Infinity);
+    return this.starts;
+  }
   position(offset: number): Position {
     const o = Math.max(0, Math.min(offset, this.text.length));
     this.scanTo(o);

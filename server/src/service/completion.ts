@@ -5,7 +5,7 @@ import type { JsonSchema } from '../core/schema';
 import { KNOWN_GPUS } from '../core/semantic';
 import type { SpecAnalysis } from '../core/validate';
 import { get } from '../core/yaml-nodes';
-import { lineContext, modelOf, offsetAt, valueAt, type LineContext } from './cursor';
+import { analysisLineStarts, lineContext, modelOf, offsetAt, valueAt, type LineContext } from './cursor';
 import { describe, summary, type DescribeOptions } from './hover';
 import { allowedProperties, docOf, hasConditions, isNamedMap, requiredProperties, resolveRef, schemaAt, typesOf } from './schema-nav';
 
@@ -39,7 +39,7 @@ export interface CompletionData {
 export function completion(analysis: SpecAnalysis, position: Position, options: CompletionOptions = {}): CompletionList {
   try {
     const offset = offsetAt(analysis, position);
-    const ctx = lineContext(analysis.parsed.text, offset);
+    const ctx = lineContext(analysis.parsed.text, offset, analysisLineStarts(analysis));
     if (!ctx) return EMPTY;
     const c = new Completer(analysis, ctx, options, offset);
     const list = capList(c.run(), analysis.parsed.text, offset);

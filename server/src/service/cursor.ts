@@ -201,84 +201,49 @@ function lineInfo(line: string): LineInfo {
 
 const BLOCK_SCALAR = /^[|>][-+0-9]*\s*(#.*)?$/;
 
-/** Where each line of a text starts, and which lines are shallow (indented 0 or 1 columns, not blank). */
-interface TextLines {
-  text: string;
-  starts: Int32Array;
-  /** Line numbers, ascending, of the lines indented 0 or 1 columns that are neither blank nor comments. */
-  shallow: Int32Array;
-}
+/** The few texts read last whose line starts were not given: their starts are found once per text. */
+const recentTexts: { text: string; starts: ArrayLike<number> }[] = [];
 
-/** The few texts read last (one per document being typed in): an index is built once per text version. */
-const recentTexts: TextLines[] = [];
-
-function isBlankAt(t: string, j: number): boolean {
-  if (j >= t.length) return true;
-  const c = t.charCodeAt(j);
-  return c === 10 || c === 13 || c === 35; /* # */
-}
-
-function textLines(text: string): TextLines {
-  for (const r of recentTexts) if (r.text === text) return r;
-  let count = 1;
-  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) count++;
-  const starts = new Int32Array(count);
-  let shallow = new Int32Array(64);
-  let n = 0;
-  let line = 0;
-  for (let s = 0; ; line++) {
-    starts[line] = s;
-    let j = s;
-    let c = text.charCodeAt(j);
-    if (c === 32 || c === 9) c = text.charCodeAt(++j);
-    if (c !== 32 && c !== 9 && !isBlankAt(text, j)) {
-      if (n === shallow.length) {
-        const grown = new Int32Array(n * 2);
-        grown.set(shallow);
-        shallow = grown;
-      }
-      shallow[n++] = line;
-    }
-    const nl = text.indexOf('\n', s);
-    if (nl < 0) break;
-    s = nl + 1;
-  }
-  const r: TextLines = { text, starts, shallow: shallow.subarray(0, n) };
-  recentTexts.unshift(r);
+/** Where each line starts (after each `\n`), for a text whose analysis did not provide them. */
+function lineStarts(text: string): ArrayLike<number> {
+  for (const r of recentTexts) if (r.text === text) return r.starts;
+  const starts = [0];
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
+  recentTexts.unshift({ text, starts });
   if (recentTexts.length > 4) recentTexts.pop();
-  return r;
+  return starts;
 }
 
 /**
  * The lines around the cursor: line 0 is the cursor's, -1 the one above, 1 the one below. Line starts
- * come from an index of the text built once per text, so walking far up (to a top-level key thousands
- * of lines above) jumps over the deeper lines instead of reading each one.
+ * come from the analysis' line index (or one found once per text), so walking far up (to a top-level key
+ * thousands of lines above) skips the deeper lines with a check of their first two characters.
  */
 class Lines {
   private readonly infos = new Map<number, LineInfo>();
-  private readonly index: TextLines;
+  private readonly starts: ArrayLike<number>;
   /** The cursor line's number in the text. */
   private readonly base: number;
   readonly start0: number;
 
-  constructor(private readonly text: string, offset: number) {
-    this.index = textLines(text);
-    const starts = this.index.starts;
+  constructor(private readonly text: string, offset: number, starts?: ArrayLike<number>) {
+    const all = (this.starts = starts ?? lineStarts(text));
     let lo = 0;
-    let hi = starts.length - 1;
+    let hi = all.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
-      if (starts[mid] <= offset) lo = mid;
+      if (all[mid] <= offset) lo = mid;
       else hi = mid - 1;
     }
-    // A cursor just after a newline is at the start of the next line, as text.lastIndexOf('\n', offset - 1) + 1 gives.
+    // A cursor just after a newline is at the start of the next line.
     this.base = lo;
-    this.start0 = starts[lo];
+    this.start0 = all[lo];
   }
 
   /** The offset where line i starts, or undefined past the document's ends. */
   start(i: number): number | undefined {
-    return this.index.starts[this.base + i];
+    const n = this.base + i;
+    return n >= 0 && n < this.starts.length ? this.starts[n] : undefined;
   }
 
   /**
@@ -286,17 +251,15 @@ class Lines {
    * undefined when there is none: where a walk up that skips every deeper line stops next.
    */
   shallowAtOrAbove(i: number): number | undefined {
-    const target = this.base + i;
-    const shallow = this.index.shallow;
-    let lo = 0;
-    let hi = shallow.length - 1;
-    if (hi < 0 || shallow[0] > target) return undefined;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (shallow[mid] <= target) lo = mid;
-      else hi = mid - 1;
+    const t = this.text;
+    const starts = this.starts;
+    for (let n = this.base + i; n >= 0; n--) {
+      let j = starts[n];
+      let c = t.charCodeAt(j);
+      if (c === 32 || c === 9) c = t.charCodeAt(++j);
+      if (j < t.length && c !== 32 && c !== 9 && c !== 10 && c !== 13 && c !== 35 /* # */) return n - this.base;
     }
-    return shallow[lo] - this.base;
+    return undefined;
   }
 
   lineText(i: number): string | undefined {
@@ -554,10 +517,22 @@ function interpolationAt(line: string, col: number, lineStart: number): Interpol
 
 const WORD_BREAK = /[\s,[\]{}"']/;
 
-/** The completion context at an offset, read from the lines around it. Undefined in comments and indentation. */
-export function lineContext(text: string, offset: number): LineContext | undefined {
+/**
+ * The line starts the analysis already found (its LineIndex), when they are where lineContext's lines
+ * start: after each `\n`, which holds for a text without `\r`. Spares finding them again per request.
+ */
+export function analysisLineStarts(analysis: SpecAnalysis): ArrayLike<number> | undefined {
+  // LineIndex also breaks lines at a lone `\r`; lineContext only at `\n`, so CR texts get their own list.
+  return analysis.parsed.text.includes('\r') ? undefined : analysis.parsed.lines.lineStarts();
+}
+
+/**
+ * The completion context at an offset, read from the lines around it. Undefined in comments and
+ * indentation. `lineStarts`: where each line of `text` starts (after each `\n`), when already known.
+ */
+export function lineContext(text: string, offset: number, lineStarts?: ArrayLike<number>): LineContext | undefined {
   offset = Math.max(0, Math.min(Number.isFinite(offset) ? offset : 0, text.length));
-  const lines = new Lines(text, offset);
+  const lines = new Lines(text, offset, lineStarts);
   const line = lines.lineText(0) ?? '';
   const lineStart = lines.start0;
   const col = Math.min(offset - lineStart, line.length);
