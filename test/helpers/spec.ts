@@ -23,3 +23,11 @@ export function check(text: string, options?: ValidationOptions): Found[] {
 export function spec(body: string): string {
   return `apiVersion: mlpipeline/v1\nname: t\n${body}`;
 }
+
+/** `text` with a `|` cursor marker at the `nth` occurrence of `needle`, `offset` characters into it. */
+export function markAt(text: string, needle: string, offset = 1, nth = 0): string {
+  let i = -1;
+  for (let n = 0; n <= nth; n++) i = text.indexOf(needle, i + 1);
+  if (i < 0) throw new Error(`\`${needle}\` is not in the text (occurrence ${nth})`);
+  return text.slice(0, i + offset) + '|' + text.slice(i + offset);
+}

@@ -122,6 +122,7 @@ describe('ML Pipeline workflows (e2e)', function () {
       const workspace = path.dirname(spec.fsPath);
       const terminal = (await vscode.commands.executeCommand('mlpipeline.deploy', spec, 'tiny')) as vscode.Terminal;
       assert.ok(terminal, 'Deploy runs the CLI in a terminal');
+      let stopped: unknown;
       try {
         const stateFile = path.join(workspace, '.mlpipeline', 'deployments', 'tiny', 'state.json');
         await waitFor('the deployment to be ready', () => (fs.existsSync(stateFile) && JSON.parse(fs.readFileSync(stateFile, 'utf8')).phase === 'ready') || undefined, 90_000);
@@ -129,9 +130,11 @@ describe('ML Pipeline workflows (e2e)', function () {
         const history = fs.readFileSync(path.join(workspace, '.mlpipeline', 'deployments', 'tiny', 'history.jsonl'), 'utf8');
         assert.match(history, new RegExp(run.runId), 'the deployment records the run its model came from');
       } finally {
-        assert.strictEqual(await vscode.commands.executeCommand('mlpipeline.undeploy', { workspace, deployment: 'tiny' }), true);
+        // Stop the server even when an assertion above failed (that failure is the one reported).
+        stopped = await vscode.commands.executeCommand('mlpipeline.undeploy', { workspace, deployment: 'tiny' });
         terminal.dispose();
       }
+      assert.strictEqual(stopped, true, 'Undeploy stopped the running deployment');
       await waitFor('the server to stop', async () => ((await httpGet(`http://127.0.0.1:${port}/model.txt`).catch(() => 'down')) === 'down' ? true : undefined), 20_000);
     });
 

@@ -5,18 +5,11 @@ import type { Hover, MarkupContent } from 'vscode-languageserver';
 import { hover, type HoverOptions } from '../../../server/src/service/hover';
 import { analyzeSpec } from '../../../server/src/core/validate';
 import { cursor } from '../../helpers/cursor';
-import { textAt } from '../../helpers/spec';
+import { markAt as at, textAt } from '../../helpers/spec';
 
 const CHURN = readFileSync('samples/churn-local/mlpipeline.yaml', 'utf8');
 const K8S = readFileSync('samples/gpu-k8s-s3/mlpipeline.yaml', 'utf8');
 
-/** Puts the cursor at the `nth` occurrence of `needle`, `offset` characters into it. */
-function at(text: string, needle: string, offset = 1, nth = 0): string {
-  let i = -1;
-  for (let n = 0; n <= nth; n++) i = text.indexOf(needle, i + 1);
-  assert.ok(i >= 0, needle);
-  return text.slice(0, i + offset) + '|' + text.slice(i + offset);
-}
 
 function hoverAt(marked: string, options?: HoverOptions): { value: string; range: string } | null {
   const c = cursor(marked);

@@ -5,19 +5,13 @@ import type { TextEdit, WorkspaceEdit } from 'vscode-languageserver';
 import { definition, prepareRename, references, rename } from '../../../server/src/service/navigation';
 import { analyzeSpec } from '../../../server/src/core/validate';
 import { applyEdits, cursor } from '../../helpers/cursor';
-import { textAt } from '../../helpers/spec';
+import { markAt as at, textAt } from '../../helpers/spec';
 
 const URI = 'file:///ws/mlpipeline.yaml';
 const CHURN = readFileSync('samples/churn-local/mlpipeline.yaml', 'utf8');
 const SWEEP = readFileSync('samples/sweep-deploy/mlpipeline.yaml', 'utf8');
 const K8S = readFileSync('samples/gpu-k8s-s3/mlpipeline.yaml', 'utf8');
 
-function at(text: string, needle: string, offset = 1, nth = 0): string {
-  let i = -1;
-  for (let n = 0; n <= nth; n++) i = text.indexOf(needle, i + 1);
-  assert.ok(i >= 0, needle);
-  return text.slice(0, i + offset) + '|' + text.slice(i + offset);
-}
 
 /** The line and the text of each location, e.g. `12:prepare`. */
 function places(text: string, locs: { range: { start: { line: number } } & Parameters<typeof textAt>[1] }[]): string[] {
