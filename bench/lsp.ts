@@ -103,6 +103,7 @@ async function measure(kind: 'mlpipeline' | 'yaml-language-server', text: string
   }
   void offsetLines;
   const peak = peakMiB(client.proc.pid);
+  if (process.env.MLPIPELINE_TRACE === '1') process.stderr.write(client.stderr);
   await client.shutdown();
   // The first open warms the JIT; report the median of the rest.
   return { open: median(opens.slice(1)), edit: median(edits.slice(1)), completion: median(completions.slice(1)), hover: median(hovers.slice(1)), definition: median(definitions.slice(1)), peak };

@@ -3,7 +3,8 @@ import { collectRanges, parseSimpleEntry } from './fast-yaml';
 import { buildModel, emptyModel, entryModel, type SpecModel, type SpecReference, type SpecSymbol } from './model';
 import { DEFAULT_LIMITS, findDeepFlowNesting, reportDuplicateKeys, type ParseLimits, type ParsedSpec } from './parse';
 import { LineIndex, ProblemSink, sortProblems, type Span } from './problems';
-import { validateAgainstSchema } from './schema';
+import type { ErrorObject } from 'ajv';
+import { ENTRY_SECTIONS, validateEntry, validateWithoutEntries } from './schema';
 import { reportSchemaErrors } from './schema-problems';
 import { checkSemantics } from './semantic';
 import { analyzeSpec, type SpecAnalysis, type ValidationOptions } from './validate';
@@ -63,6 +64,9 @@ export class IncrementalAnalyzer {
     const model = emptyModel();
     const dupSpans: Span[] = [];
     const seenRoot = new Set<string>();
+    // Schema errors of the entries of steps, params...: cached per piece, as the check of one entry
+    // depends on that entry alone (schema.ts, ENTRY_SECTIONS).
+    const entryErrors: ErrorObject[] = [];
     const addPiece = (piece: Piece): void => {
       mergeModel(model, piece);
       for (const d of piece.duplicates) dupSpans.push(d);
@@ -80,12 +84,14 @@ export class IncrementalAnalyzer {
         const map = new YAMLMap<unknown, unknown>();
         const obj: Record<string, unknown> = {};
         const seen = new Set<string>();
+        const checked = ENTRY_SECTIONS.has(top.key);
         for (const piece of parts as Piece[]) {
           if (seen.has(piece.key)) return this.full(text, options, `duplicate key in \`${top.key}\``, next);
           seen.add(piece.key);
           map.items.push(piece.pair);
           obj[piece.key] = piece.value;
           addPiece(piece);
+          if (checked) for (const e of (piece.schemaErrors ??= validateEntry(top.key, piece.key, piece.value))) entryErrors.push(e);
         }
         const first = map.items[0] as Pair<Scalar, Node>;
         const end = endOf(map.items[map.items.length - 1] as Pair<Scalar, Node | null>);
@@ -102,6 +108,11 @@ export class IncrementalAnalyzer {
       root.items.push(piece.pair);
       value[piece.key] = piece.value;
       addPiece(piece);
+      // A section of ENTRY_SECTIONS that was not cut into entries: its entries are checked here.
+      const section = piece.value;
+      if (ENTRY_SECTIONS.has(piece.key) && section && typeof section === 'object' && !Array.isArray(section)) {
+        for (const key in section) for (const e of validateEntry(piece.key, key, (section as Record<string, unknown>)[key])) entryErrors.push(e);
+      }
     }
     const firstPair = root.items[0] as Pair<Scalar, Node>;
     const lastEnd = endOf(root.items[root.items.length - 1] as Pair<Scalar, Node | null>);
@@ -120,7 +131,9 @@ export class IncrementalAnalyzer {
     const parsedSpec: ParsedSpec = { text, lines, doc, value, syntaxBroken: false, problems: parseSink.problems };
     const problems = [...parsedSpec.problems];
     const sink = new ProblemSink(lines);
-    reportSchemaErrors(doc, validateAgainstSchema(value), sink);
+    const schemaErrors = validateWithoutEntries(value);
+    for (const e of entryErrors) schemaErrors.push(e);
+    reportSchemaErrors(doc, schemaErrors, sink);
     checkSemantics(doc, model, sink);
     const hints = options.unusedHints ?? true;
     problems.push(...sink.problems.filter((p) => hints || p.severity !== 'hint'));
@@ -163,6 +176,8 @@ interface Piece {
   duplicates: Span[];
   /** Read by the fast reader for plain YAML rather than by yaml's parser. */
   simple?: boolean;
+  /** The entry's own schema errors, when it is an entry of one of ENTRY_SECTIONS (set on first use). */
+  schemaErrors?: ErrorObject[];
 }
 
 function addTo(cache: Map<PieceKind, Map<string, Piece[]>>, kind: PieceKind, key: string, piece: Piece): void {
@@ -303,7 +318,7 @@ function parsePiece(kind: PieceKind, text: string, start: number, end: number): 
   reportDuplicateKeys(doc, (span) => duplicates.push([span[0] + start, span[1] + start]));
   const ranges: number[][] = [];
   collectRanges(pair, ranges);
-  const piece: Piece = { key, pair: pair as Pair<Scalar, Node | null>, ranges, value, base: 0, model: { defs: [], references: [] }, duplicates };
+  const piece: Piece = { key, pair: pair as Pair<Scalar, Node | null>, ranges, value, base: 0, model: { defs: [], defKeys: [], references: [], spans: [] }, duplicates };
   moveNodes(ranges, start);
   piece.base = start;
   piece.model = pieceModel(kind, text, piece.pair);
@@ -343,7 +358,10 @@ function shift(piece: Piece, base: number): void {
   piece.base = base;
   moveNodes(piece.ranges, delta);
   shiftModel(piece.model, delta);
-  piece.duplicates = piece.duplicates.map((d) => [d[0] + delta, d[1] + delta] as Span);
+  for (const d of piece.duplicates as MovableSpan[]) {
+    d[0] += delta;
+    d[1] += delta;
+  }
 }
 
 function moveNodes(ranges: number[][], delta: number): void {
@@ -361,12 +379,12 @@ function endOf(pair: Pair<Scalar, Node | null>): number {
 /** Adds a piece's model to the document's: first definitions win, as in buildModel. */
 function mergeModel(into: SpecModel, piece: Piece): void {
   const m = piece.model;
-  for (const sym of m.defs) {
+  for (let i = 0; i < m.defs.length; i++) {
+    const sym = m.defs[i];
     const table = into.symbols.get(sym.kind)!;
-    const name = sym.kind === 'output' ? `${sym.owner}.${sym.name}` : sym.name;
-    if (!table.has(name)) table.set(name, sym);
+    if (!table.has(m.defKeys[i])) table.set(m.defKeys[i], sym);
   }
-  for (const r of m.references) into.references.push(r);
+  for (let i = 0; i < m.references.length; i++) into.references.push(m.references[i]);
   if (m.rest) {
     for (const x of m.rest.malformed) into.malformed.push(x);
     for (const x of m.rest.metrics) into.metrics.push(x);
@@ -379,33 +397,58 @@ function mergeModel(into: SpecModel, piece: Piece): void {
 interface PieceModel {
   /** Definitions in buildModel's order (outputs after their step). */
   defs: SpecSymbol[];
+  /** Each definition's key in its symbol table (`step.output` for outputs). */
+  defKeys: string[];
   references: SpecReference[];
+  /** Every span array of the model, each once. */
+  spans: Span[];
   rest?: Pick<SpecModel, 'malformed' | 'metrics' | 'contextual' | 'expressions'>;
 }
 
 function compact(m: SpecModel): PieceModel {
   const defs: SpecSymbol[] = [];
-  for (const table of m.symbols.values()) for (const sym of table.values()) defs.push(sym);
-  const out: PieceModel = { defs, references: m.references };
-  if (m.malformed.length || m.metrics.length || m.contextual.length || m.expressions.length) out.rest = { malformed: m.malformed, metrics: m.metrics, contextual: m.contextual, expressions: m.expressions };
+  const defKeys: string[] = [];
+  for (const table of m.symbols.values()) {
+    for (const sym of table.values()) {
+      defs.push(sym);
+      defKeys.push(sym.kind === 'output' ? `${sym.owner}.${sym.name}` : sym.name);
+    }
+  }
+  // Every span array once (a reference's span is often its fullSpan), so a move is one loop, in place.
+  const seen = new Set<Span>();
+  const spans: Span[] = [];
+  const add = (s: Span): void => {
+    if (!seen.has(s)) {
+      seen.add(s);
+      spans.push(s);
+    }
+  };
+  for (const sym of defs) add(sym.span);
+  for (const r of m.references) {
+    add(r.span);
+    add(r.fullSpan);
+  }
+  const out: PieceModel = { defs, defKeys, references: m.references, spans };
+  if (m.malformed.length || m.metrics.length || m.contextual.length || m.expressions.length) {
+    out.rest = { malformed: m.malformed, metrics: m.metrics, contextual: m.contextual, expressions: m.expressions };
+    for (const x of m.malformed) add(x.span);
+    for (const x of m.metrics) {
+      add(x.stepSpan);
+      add(x.span);
+    }
+    for (const x of m.contextual) add(x.span);
+    for (const x of m.expressions) add(x.span);
+  }
   return out;
 }
 
-/** Moves the spans of a piece's model by delta. Spans are replaced, not changed: some are shared. */
+/** Spans are read-only for everyone else; the cache moves its own pieces' spans in place. */
+type MovableSpan = [number, number];
+
+/** Moves the spans of a piece's model by delta, in place: `compact` made each span array appear once. */
 function shiftModel(m: PieceModel, delta: number): void {
-  const at = (s: Span): Span => [s[0] + delta, s[1] + delta];
-  for (const sym of m.defs) (sym as { span: Span }).span = at(sym.span);
-  for (const r of m.references) {
-    const same = r.span === r.fullSpan;
-    (r as { span: Span }).span = at(r.span);
-    (r as { fullSpan: Span }).fullSpan = same ? r.span : at(r.fullSpan);
+  for (const s of m.spans as MovableSpan[]) {
+    s[0] += delta;
+    s[1] += delta;
   }
-  if (!m.rest) return;
-  for (const x of m.rest.malformed) (x as { span: Span }).span = at(x.span);
-  for (const x of m.rest.metrics) {
-    (x as { stepSpan: Span }).stepSpan = at(x.stepSpan);
-    (x as { span: Span }).span = at(x.span);
-  }
-  for (const x of m.rest.contextual) (x as { span: Span }).span = at(x.span);
-  for (const x of m.rest.expressions) (x as { span: Span }).span = at(x.span);
 }

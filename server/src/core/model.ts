@@ -1,6 +1,6 @@
 import { isMap, isScalar, isSeq, type Document, type Node } from 'yaml';
 import type { Span } from './problems';
-import { entries, items, spanOf, stringValue, type Entry } from './yaml-nodes';
+import { entries, get, items, spanOf, stringValue, type Entry } from './yaml-nodes';
 
 /**
  * The spec as named things and the references between them, with exact spans. Built once per parse and
@@ -142,10 +142,6 @@ function defineOutputs(doc: Document, model: SpecModel, step: Entry): void {
   }
 }
 
-function get(doc: Document, node: unknown, key: string): Entry | undefined {
-  return entries(doc, node).find((e) => e.key === key);
-}
-
 function defineSymbol(model: SpecModel, kind: SymbolKind, name: string, e: Entry, owner: string | undefined): void {
   const span = spanOf(e.keyNode);
   const table = model.symbols.get(kind)!;
@@ -167,12 +163,17 @@ function collectReferences(doc: Document, text: string, model: SpecModel, start:
         if (!isNodeAlias(item)) walk(item as Node, [...path, String(i)]);
       });
     } else if (isScalar(node)) {
-      const ctx = contextOf(path);
+      // Most strings hold no reference: the context and spans are made only for those that may.
       if (typeof node.value === 'string' && node.range) {
-        scanInterpolations(text, [node.range[0], node.range[1]], ctx, model);
-        plainReference(node.value, [node.range[0], node.range[1]], path, ctx, model, text);
-      } else if (isScalar(node) && node.range && path[0] === 'sweeps') {
-        // Numbers are not references; nothing to do.
+        const field = referenceField(path);
+        // `${` in the source is `${` in the value too (no escape or folding makes or splits it).
+        const interpolated = node.value.includes('${');
+        if (field || interpolated) {
+          const ctx = contextOf(path);
+          const span: Span = [node.range[0], node.range[1]];
+          if (interpolated) scanInterpolations(text, span, ctx, model);
+          if (field) plainReference(node.value, span, path, ctx, model, text);
+        }
       }
     }
     // Keys of sweep parameters name params.
@@ -267,6 +268,26 @@ function parseInterpolation(inner: string, at: number, full: Span, ctx: RefConte
       // `${HOME}`: a plain variable name is the shell's, as in any command line.
       if (parts.length === 1 && /^[A-Za-z_][A-Za-z0-9_]*$/.test(ns)) return;
       bad(`\`${ns}\` is not a kind of reference. Use \`params\`, \`datasets\`, \`steps\`, \`outputs\`, \`secrets\` or (in a deployment's runtime) \`model\`.`);
+  }
+}
+
+/** Whether a string at path may be a plain-name reference (the fields plainReference reads). */
+function referenceField(path: readonly string[]): boolean {
+  const [section, , f1, f2] = path;
+  const n = path.length - 2;
+  switch (section) {
+    case 'steps':
+      return (f1 === 'needs' && n === 2) || (f1 === 'compute' && n === 1);
+    case 'deployments':
+      return (f1 === 'compute' && n === 1) || (f1 === 'rollout' && f2 === 'rollbackOn' && n === 3) || (f1 === 'gate' && n === 1);
+    case 'sweeps':
+      return (f1 === 'step' && n === 1) || (f1 === 'objective' && f2 === 'metric' && n === 2);
+    case 'monitors':
+      return f1 === 'deployment' && n === 1;
+    case 'alerts':
+      return f1 === 'when' && n === 2;
+    default:
+      return false;
   }
 }
 

@@ -170,26 +170,35 @@ function firstAliasSpan(doc: Document.Parsed): Span | undefined {
  * strings and comments; it only has to be right for the pathological case, not for every edge of YAML.
  */
 export function findDeepFlowNesting(text: string, max: number): number {
+  // The regex finds the next character that matters, natively: most of a spec is plain text.
+  const special = /[[\]{}#"']/g;
   let depth = 0;
-  for (let i = 0; i < text.length; i++) {
+  while (special.test(text)) {
+    const i = special.lastIndex - 1;
     const c = text.charCodeAt(i);
     if (c === 91 /* [ */ || c === 123 /* { */) {
       if (++depth > max) return i;
     } else if (c === 93 /* ] */ || c === 125 /* } */) {
       if (depth > 0) depth--;
-    } else if (c === 35 /* # */ && (i === 0 || text.charCodeAt(i - 1) === 32 || text.charCodeAt(i - 1) === 10)) {
-      while (i < text.length && text.charCodeAt(i) !== 10) i++;
-    } else if (c === 34 /* " */ || c === 39 /* ' */) {
+    } else if (c === 35 /* # */) {
+      if (i === 0 || text.charCodeAt(i - 1) === 32 || text.charCodeAt(i - 1) === 10) {
+        const nl = text.indexOf('\n', i);
+        if (nl < 0) return -1;
+        special.lastIndex = nl + 1;
+      }
+    } else {
       // Only skip quotes that open a scalar (after space, bracket, comma or colon), not apostrophes in words.
       const prev = i > 0 ? text.charCodeAt(i - 1) : 32;
       if (prev === 32 || prev === 91 || prev === 123 || prev === 44 || prev === 58 || prev === 10) {
-        const q = c;
-        for (i++; i < text.length; i++) {
-          const d = text.charCodeAt(i);
-          if (d === 92 /* \ */ && q === 34) i++;
-          else if (d === q) break;
+        let j = i + 1;
+        for (; j < text.length; j++) {
+          const d = text.charCodeAt(j);
+          if (d === 92 /* \ */ && c === 34) j++;
+          else if (d === c) break;
           else if (d === 10 && depth === 0) break;
         }
+        if (j + 1 > text.length) return -1;
+        special.lastIndex = j + 1;
       }
     }
   }

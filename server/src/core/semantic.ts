@@ -4,7 +4,7 @@ import type { SpecModel, SpecReference, SymbolKind } from './model';
 import type { ProblemSink, Span } from './problems';
 import { describePath } from './schema-problems';
 import { hint } from './suggest';
-import { entries, get, items, spanOf, stringValue } from './yaml-nodes';
+import { deref, entries, get, items, spanOf, stringValue } from './yaml-nodes';
 
 /** Checks that need the whole spec: references, the dependency graph, types of values and usage. */
 export function checkSemantics(doc: Document, model: SpecModel, sink: ProblemSink): void {
@@ -37,7 +37,9 @@ export function names(model: SpecModel, kind: SymbolKind): string[] {
 
 function checkReferences(model: SpecModel, sink: ProblemSink): void {
   const steps = model.symbols.get('step')!;
-  for (const ref of model.references) {
+  // Indexed: for-of allocates an iterator result per element until the function is optimized.
+  for (let r = 0; r < model.references.length; r++) {
+    const ref = model.references[r];
     if (ref.kind === 'output') {
       const owner = ref.owner!;
       if (!steps.has(owner)) continue; // The step itself is reported.
@@ -72,7 +74,9 @@ export function dependencyEdges(model: SpecModel): Map<string, { to: string; spa
   const edges = new Map<string, { to: string; span: Span }[]>();
   const steps = model.symbols.get('step')!;
   for (const name of steps.keys()) edges.set(name, []);
-  for (const ref of model.references) {
+  // Indexed: for-of allocates an iterator result per element until the function is optimized.
+  for (let r = 0; r < model.references.length; r++) {
+    const ref = model.references[r];
     if (ref.kind !== 'step' || ref.context.section !== 'steps' || !ref.context.owner) continue;
     if (!steps.has(ref.name) || !edges.has(ref.context.owner)) continue;
     const list = edges.get(ref.context.owner)!;
@@ -81,53 +85,93 @@ export function dependencyEdges(model: SpecModel): Map<string, { to: string; spa
   return edges;
 }
 
-/** Tarjan's strongly connected components, iterative so that long chains cannot overflow the stack. */
+/**
+ * Tarjan's strongly connected components, iterative so that long chains cannot overflow the stack.
+ * Steps are numbered and the graph kept in typed arrays: this runs on every edit of specs with
+ * thousands of steps, and the maps and objects of a by-name version were most of its cost.
+ */
 function checkCycles(doc: Document, model: SpecModel, sink: ProblemSink): void {
-  const edges = dependencyEdges(model);
-  const index = new Map<string, number>();
-  const low = new Map<string, number>();
-  const onStack = new Set<string>();
-  const stack: string[] = [];
+  const steps = model.symbols.get('step')!;
+  const n = steps.size;
+  const id = new Map<string, number>();
+  for (const name of steps.keys()) id.set(name, id.size);
+  // Edges as in dependencyEdges, in compressed rows: first[v]..first[v+1] are v's targets.
+  const from: number[] = [];
+  const to: number[] = [];
+  // Indexed: for-of allocates an iterator result per element until the function is optimized.
+  for (let r = 0; r < model.references.length; r++) {
+    const ref = model.references[r];
+    if (ref.kind !== 'step' || ref.context.section !== 'steps' || !ref.context.owner) continue;
+    const a = id.get(ref.context.owner);
+    const b = id.get(ref.name);
+    if (a === undefined || b === undefined) continue;
+    from.push(a);
+    to.push(b);
+  }
+  const first = new Int32Array(n + 1);
+  for (const a of from) first[a + 1]++;
+  for (let v = 0; v < n; v++) first[v + 1] += first[v];
+  const target = new Int32Array(from.length);
+  const fill = first.slice(0, n);
+  for (let e = 0; e < from.length; e++) target[fill[from[e]]++] = to[e];
+
+  const index = new Int32Array(n).fill(-1);
+  const low = new Int32Array(n);
+  const onStack = new Uint8Array(n);
+  const stack = new Int32Array(n);
+  const workNode = new Int32Array(n);
+  const workNext = new Int32Array(n);
+  let sp = 0;
   let counter = 0;
-  const components: string[][] = [];
-  for (const start of edges.keys()) {
-    if (index.has(start)) continue;
-    const work: { node: string; next: number }[] = [{ node: start, next: 0 }];
-    index.set(start, counter);
-    low.set(start, counter++);
-    stack.push(start);
-    onStack.add(start);
-    while (work.length) {
-      const top = work[work.length - 1];
-      const out = edges.get(top.node)!;
-      if (top.next < out.length) {
-        const to = out[top.next++].to;
-        if (!index.has(to)) {
-          index.set(to, counter);
-          low.set(to, counter++);
-          stack.push(to);
-          onStack.add(to);
-          work.push({ node: to, next: 0 });
-        } else if (onStack.has(to)) {
-          low.set(top.node, Math.min(low.get(top.node)!, index.get(to)!));
+  const components: number[][] = [];
+  for (let start = 0; start < n; start++) {
+    if (index[start] >= 0) continue;
+    let wp = 0;
+    workNode[wp] = start;
+    workNext[wp++] = first[start];
+    index[start] = low[start] = counter++;
+    stack[sp++] = start;
+    onStack[start] = 1;
+    while (wp) {
+      const v = workNode[wp - 1];
+      if (workNext[wp - 1] < first[v + 1]) {
+        const w = target[workNext[wp - 1]++];
+        if (index[w] < 0) {
+          index[w] = low[w] = counter++;
+          stack[sp++] = w;
+          onStack[w] = 1;
+          workNode[wp] = w;
+          workNext[wp++] = first[w];
+        } else if (onStack[w]) {
+          low[v] = Math.min(low[v], index[w]);
         }
       } else {
-        work.pop();
-        if (work.length) low.set(work[work.length - 1].node, Math.min(low.get(work[work.length - 1].node)!, low.get(top.node)!));
-        if (low.get(top.node) === index.get(top.node)) {
-          const comp: string[] = [];
-          let n: string;
+        wp--;
+        if (wp) low[workNode[wp - 1]] = Math.min(low[workNode[wp - 1]], low[v]);
+        if (low[v] === index[v]) {
+          const comp: number[] = [];
+          let w: number;
           do {
-            n = stack.pop()!;
-            onStack.delete(n);
-            comp.push(n);
-          } while (n !== top.node);
-          const selfLoop = comp.length === 1 && edges.get(comp[0])!.some((e) => e.to === comp[0]);
+            w = stack[--sp];
+            onStack[w] = 0;
+            comp.push(w);
+          } while (w !== v);
+          let selfLoop = false;
+          for (let e = first[v]; e < first[v + 1]; e++) if (target[e] === v) selfLoop = true;
           if (comp.length > 1 || selfLoop) components.push(comp);
         }
       }
     }
   }
+  if (components.length === 0) return;
+  void doc;
+  reportCycles(model, components, [...steps.keys()], sink);
+}
+
+/** One problem per cycle, on its first edge in document order, with the other edges as related places. */
+function reportCycles(model: SpecModel, found: number[][], stepNames: string[], sink: ProblemSink): void {
+  const edges = dependencyEdges(model);
+  const components = found.map((c) => c.map((v) => stepNames[v]));
   const order = [...edges.keys()];
   for (const comp of components) {
     const members = new Set(comp);
@@ -151,7 +195,6 @@ function checkCycles(doc: Document, model: SpecModel, sink: ProblemSink): void {
       relatedSpans: rest.map((r) => ({ span: r.span, message: `${r.from} depends on ${r.to}` })),
     });
   }
-  void doc;
 }
 
 type ParamType = 'int' | 'float' | 'string' | 'bool' | 'enum';
@@ -282,10 +325,14 @@ const UNIT_BYTES: Record<string, number> = { '': 1, m: 0.001, k: 1e3, K: 1e3, M:
 /** Walks every `resources` mapping (targets, steps, deployments) for amounts that parse but are surely wrong. */
 function checkResources(doc: Document, sink: ProblemSink): void {
   for (const section of ['compute', 'steps', 'deployments']) {
-    for (const owner of entries(doc, get(doc, doc.contents, section)?.value)) {
-      const res = get(doc, owner.value, 'resources');
+    // Items read directly: thousands of steps, and few of them have `resources`.
+    const owners = deref(doc, get(doc, doc.contents, section)?.value);
+    if (!isMap(owners)) continue;
+    for (const pair of owners.items) {
+      if (!isScalar(pair.key)) continue;
+      const res = get(doc, pair.value, 'resources');
       if (!res) continue;
-      const where = describePath([section, owner.key]);
+      const where = describePath([section, String(pair.key.value)]);
       const gpu = get(doc, res.value, 'gpu');
       if (gpu && isScalar(gpu.value)) {
         const v = gpu.value.value;
@@ -332,7 +379,9 @@ function checkMetrics(doc: Document, model: SpecModel, sink: ProblemSink): void 
 }
 
 function checkSecretsOnCommandLine(model: SpecModel, sink: ProblemSink): void {
-  for (const ref of model.references) {
+  // Indexed: for-of allocates an iterator result per element until the function is optimized.
+  for (let r = 0; r < model.references.length; r++) {
+    const ref = model.references[r];
     if (ref.kind !== 'secret' || ref.syntax !== 'interpolation') continue;
     const f = ref.context.field;
     if (f[f.length - 1] === 'command') {
@@ -342,10 +391,13 @@ function checkSecretsOnCommandLine(model: SpecModel, sink: ProblemSink): void {
 }
 
 function checkUnused(model: SpecModel, sink: ProblemSink): void {
-  const used = new Set(model.references.map((r) => `${r.kind}:${r.name}`));
+  // Only these kinds are reported; the sets stay small however many steps reference them.
+  const used = { param: new Set<string>(), dataset: new Set<string>(), secret: new Set<string>() } as Partial<Record<SymbolKind, Set<string>>>;
+  for (let i = 0; i < model.references.length; i++) used[model.references[i].kind]?.add(model.references[i].name);
   const report = (kind: SymbolKind, code: Code, noun: string, how: (name: string) => string): void => {
+    const names = used[kind]!;
     for (const s of model.symbols.get(kind)!.values()) {
-      if (!used.has(`${kind}:${s.name}`)) sink.add(code, s.span, `${noun} \`${s.name}\` is never used. ${how(s.name)}`, { unnecessary: true });
+      if (!names.has(s.name)) sink.add(code, s.span, `${noun} \`${s.name}\` is never used. ${how(s.name)}`, { unnecessary: true });
     }
   };
   report('param', 'MLP060', 'Param', (n) => `Reference it as \`\${params.${n}}\` in a command, or remove it.`);

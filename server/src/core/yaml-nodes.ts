@@ -31,7 +31,13 @@ export function entries(doc: Document, node: unknown): Entry[] {
 }
 
 export function get(doc: Document, node: unknown, key: string): Entry | undefined {
-  return entries(doc, node).find((e) => e.key === key);
+  // The first match, as entries(...).find would give, without building the other entries.
+  const map = deref(doc, node);
+  if (!isMap(map)) return undefined;
+  for (const pair of (map as YAMLMap<unknown, unknown>).items) {
+    if (isScalar(pair.key) && String(pair.key.value) === key) return { key, keyNode: pair.key, value: deref(doc, pair.value), pair };
+  }
+  return undefined;
 }
 
 export function items(doc: Document, node: unknown): Node[] {

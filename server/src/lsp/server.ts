@@ -18,7 +18,7 @@ export function startServer(connection: Connection): void {
   const documents = new TextDocuments(TextDocument);
   const settingsCache = new Map<string, Promise<ServerSettings>>();
   /** The newest version each document was scheduled to validate; older work is dropped. */
-  const scheduled = new Map<string, { version: number; timer: NodeJS.Timeout }>();
+  const scheduled = new Map<string, { version: number; cancel: () => void }>();
   /** How long the last validation of each document took: the wait before the next one scales with it. */
   const costMs = new Map<string, number>();
   /** The latest analysis per document, for its version and options: language features are served from it. */
@@ -94,12 +94,21 @@ export function startServer(connection: Connection): void {
    */
   function schedule(doc: TextDocument): void {
     const prev = scheduled.get(doc.uri);
-    if (prev) clearTimeout(prev.timer);
+    if (prev) prev.cancel();
     // Under 10 ms (an incremental analysis) waiting would cost more than validating each change.
     const cost = costMs.get(doc.uri) ?? 0;
     const wait = cost < 10 ? 0 : Math.min(100, Math.floor(cost / 2));
-    const timer = setTimeout(() => void validate(doc.uri, doc.version), wait);
-    scheduled.set(doc.uri, { version: doc.version, timer });
+    // setTimeout(0) waits at least 1 ms; setImmediate runs after the messages already read.
+    const run = (): void => void validate(doc.uri, doc.version);
+    let cancel: () => void;
+    if (wait === 0) {
+      const immediate = setImmediate(run);
+      cancel = () => clearImmediate(immediate);
+    } else {
+      const timer = setTimeout(run, wait);
+      cancel = () => clearTimeout(timer);
+    }
+    scheduled.set(doc.uri, { version: doc.version, cancel });
   }
 
   async function validate(uri: string, version: number): Promise<void> {
@@ -121,7 +130,7 @@ export function startServer(connection: Connection): void {
   documents.onDidChangeContent((e) => schedule(e.document));
   documents.onDidClose((e) => {
     const pending = scheduled.get(e.document.uri);
-    if (pending) clearTimeout(pending.timer);
+    pending?.cancel();
     scheduled.delete(e.document.uri);
     costMs.delete(e.document.uri);
     settingsCache.delete(e.document.uri);
