@@ -81,6 +81,7 @@ describe('remote step environment contract', () => {
       MLP_OUTPUT_MODEL_URI: 's3://acme-ml/artifacts/churn/train/model/runs/20261125-130000-abcdef/',
       MLP_OUTPUT_EVAL_REPORT_PATH: 'out/report/',
       MLP_OUTPUT_EVAL_REPORT_URI: 's3://acme-ml/artifacts/churn/train/eval-report/runs/20261125-130000-abcdef/',
+      MLP_OUTPUTS: JSON.stringify({ 'models/model.pkl': 's3://acme-ml/artifacts/churn/train/model/runs/20261125-130000-abcdef/', 'out/report/': 's3://acme-ml/artifacts/churn/train/eval-report/runs/20261125-130000-abcdef/' }),
       AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:7480',
     });
     assert.ok(!Object.keys(env).some((k) => /SECRET|ACCESS_KEY|TOKEN/.test(k)));

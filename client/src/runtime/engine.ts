@@ -3,12 +3,12 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { PlannedStep, RunPlan } from '../../../server/src/core/plan';
-import { createArtifactStore, hashS3Dataset, isS3Uri, materializeS3Dataset, type ArtifactStore, type S3DatasetListing, type S3StoreOptions } from './artifacts';
+import { adoptRemoteOutputs, clearStaging, createArtifactStore, hashS3Dataset, isS3Uri, materializeS3Dataset, remoteStepProblem, resolveS3Options, S3ArtifactStore, stageRemoteStep, stagingFromEnv, type ArtifactStore, type RemoteStaging, type S3DatasetListing, type S3StoreOptions } from './artifacts';
 import { gitProvenance } from './git';
 import { detectGpus, GpuPool } from './gpus';
 import { ContentHasher, MissingPathError } from './hashing';
 import { lockPathFor, readLock, updateLockDataset, updateLockStep, writeLock, type LockFile } from './lock-file';
-import { localExecutor, type StepExecutor } from './executor';
+import { localExecutor, type RemoteRun, type StepExecutor } from './executor';
 import type { ContentHash, LineageEdge, RunRecord, RunStatus, StepRecord, StepStatus } from './records';
 import { RunStore } from './run-store';
 import { computeCacheKey, StepCache } from './step-cache';
@@ -104,6 +104,8 @@ export async function runPlan(opts: RunOptions): Promise<RunResult> {
 
   // Outputs are copied to `storage.artifacts` when the spec sets it (docs/storage.md).
   const artifacts: ArtifactStore | undefined = plan.storage?.artifacts ? createArtifactStore(plan.storage.artifacts, workspace, opts.s3) : undefined;
+  // Steps on Kubernetes get inputs and hand back outputs through it when it is on S3 (docs/kubernetes.md).
+  const s3Store = artifacts instanceof S3ArtifactStore ? artifacts : undefined;
   // Datasets are hashed once per run, before any step can change them; S3 ones by their listing.
   const datasetHashes: Record<string, ContentHash> = {};
   const remoteDatasets = new Map<string, S3DatasetListing>();
@@ -154,6 +156,11 @@ export async function runPlan(opts: RunOptions): Promise<RunResult> {
       return finishStep('failed', `Step \`${step.name}\` asks for ${step.gpu.count} GPU${step.gpu.count > 1 ? 's' : ''}${step.gpu.type ? ` (${step.gpu.type}:${step.gpu.count})` : ''}, but this machine has ${pool.size} (nvidia-smi ${pool.size ? `lists ${pool.size}` : 'found none'}). Lower \`resources.gpu\`, or run the step on a Kubernetes target.`);
     }
 
+    // A pod hands outputs back (and gets upstream ones) only through an S3 store: say so before any Job exists.
+    const upstreamUris = Object.fromEntries(step.upstream.map((ref) => [ref, record.steps[ref.split('.')[0]]?.outputs[ref.split('.')[1]]?.uri]));
+    const remoteProblem = step.targetType === 'kubernetes' ? remoteStepProblem(step, artifacts, upstreamUris) : undefined;
+    if (remoteProblem) return finishStep('failed', remoteProblem);
+
     // Inputs: declared files and folders, local datasets, and the upstream outputs this step reads.
     const inputs: Record<string, ContentHash> = {};
     try {
@@ -189,12 +196,11 @@ export async function runPlan(opts: RunOptions): Promise<RunResult> {
       let fresh = false;
       try {
         // With an artifact store, a hit also needs every output's stored copy, still there with its checksum.
-        // (Only local steps store outputs so far; see docs/storage.md for remote ones.)
-        const stored = !artifacts || step.targetType !== 'local' || Object.entries(hit?.outputs ?? {}).every(([k, o]) => k.startsWith('file:') || o.uri !== undefined);
+        const stored = !artifacts || Object.entries(hit?.outputs ?? {}).every(([k, o]) => k.startsWith('file:') || o.uri !== undefined);
         const verify = artifacts ? (name: string, o: { hash: ContentHash }) => artifacts.verify({ step: step.name, output: name, hash: o.hash }) : undefined;
         fresh = !!hit && stored && (await cache.isFresh(hit, hasher, verify));
         // Outputs deleted locally but intact in the store are fetched back (verified) instead of recomputed.
-        if (hit && stored && !fresh && artifacts && step.targetType === 'local' && (await restoreOutputs(step.name, hit.outputs, workspace, artifacts, (t) => writer.appendLog(step.name, t)))) {
+        if (hit && stored && !fresh && artifacts && (await restoreOutputs(step.name, hit.outputs, workspace, artifacts, (t) => writer.appendLog(step.name, t)))) {
           fresh = await cache.isFresh(hit, hasher, verify);
         }
       } catch (e) {
@@ -226,6 +232,18 @@ export async function runPlan(opts: RunOptions): Promise<RunResult> {
         } catch (e) {
           return finishStep('failed', `Could not download dataset \`${d}\` (${l.uri}) for step \`${step.name}\`: ${(e as Error).message}`);
         }
+      }
+    }
+
+    // A remote step's local inputs are staged in the S3 store; the pod is told where everything is.
+    let staging: RemoteStaging | undefined;
+    if (step.targetType === 'kubernetes') {
+      const readsS3 = step.datasets.some((d) => isS3Uri(plan.datasets[d]?.uri ?? ''));
+      try {
+        const endpoint = s3Store ? s3Store.options.endpoint : readsS3 ? resolveS3Options(opts.s3).endpoint : undefined;
+        staging = await stageRemoteStep({ step, plan, runId: writer.id, workspace, store: s3Store, endpoint, inputHashes: inputs, upstream: upstreamUris as Record<string, string>, signal: internal.signal, log: (t) => writer.appendLog(step.name, t) });
+      } catch (e) {
+        return finishStep('failed', `Could not stage the inputs of step \`${step.name}\` in ${s3Store?.root ?? 'S3'}: ${(e as Error).message}`);
       }
     }
 
@@ -266,6 +284,15 @@ export async function runPlan(opts: RunOptions): Promise<RunResult> {
       await writer.update((r) => (r.steps[step.name] = { ...rec }));
       emit({ type: 'step-started', step: step.name, attempt, ...(gpus.length ? { gpus } : {}) });
       const executor = step.targetType === 'kubernetes' ? (opts.kubernetesExecutor ??= await loadKubernetesExecutor()) : localExecutor;
+      if (attempt > 1 && staging && s3Store) {
+        // A retried attempt uploads to the same run-scoped prefixes: what the failed one left must not mix in.
+        const cleared = await clearStaging(s3Store, staging, internal.signal).then(() => undefined, (e: Error) => e.message);
+        if (cleared) {
+          error = `Could not empty the staging prefixes of step \`${step.name}\` before attempt ${attempt}: ${cleared}`;
+          break;
+        }
+      }
+      let remoteRun: RemoteRun | undefined;
       const res = await executor.run({
         step,
         plan,
@@ -275,11 +302,17 @@ export async function runPlan(opts: RunOptions): Promise<RunResult> {
         force: !!opts.force,
         cwd: resolve(workspace, step.workdir),
         env,
+        remoteEnv: staging?.env,
         signal: internal.signal,
         onOutput: (chunk, stream) => {
           const text = redact(chunk.toString('utf8'), secretValues);
           writer.appendLog(step.name, text);
           emit({ type: 'step-output', step: step.name, text, stream });
+        },
+        onRemote: (r) => {
+          remoteRun = r;
+          rec.kubernetes = { job: r.name, namespace: r.namespace, context: r.context, ...(r.createdBy && r.createdBy !== writer.id ? { createdBy: r.createdBy } : {}) };
+          void writer.update((x) => (x.steps[step.name] = { ...rec })).catch(() => {});
         },
       });
       rec.exitCode = res.exitCode;
@@ -308,7 +341,10 @@ export async function runPlan(opts: RunOptions): Promise<RunResult> {
         reason = 'failure';
         error = `Step \`${step.name}\` failed with exit code ${res.exitCode ?? res.signal}. See its log above or with \`mlpipeline logs ${writer.id} --step ${step.name}\`.`;
       } else {
-        error = await collectOutputs(step, rec, workspace, hasher);
+        // A remote step's outputs are taken in from S3 (verified) first; then they are checked like local ones.
+        const taken = staging && s3Store ? await takeInRemoteOutputs(step, rec, staging, remoteRun, s3Store, workspace, writer.id, internal.signal, (t) => writer.appendLog(step.name, t)) : undefined;
+        error = typeof taken === 'string' ? taken : await collectOutputs(step, rec, workspace, hasher);
+        if (!error && taken && typeof taken !== 'string') error = await recordRemoteUris(step, rec, taken, s3Store!, internal.signal, (t) => writer.appendLog(step.name, t));
         if (!error) {
           final = 'succeeded';
           break;
@@ -430,6 +466,33 @@ async function collectOutputs(step: PlannedStep, rec: StepRecord, workspace: str
     rec.metrics = parsed;
   }
   for (const [name, p] of Object.entries(step.outputs)) rec.outputs[name] = { path: p, hash: (await hasher.hashPath(p)).hash };
+  return undefined;
+}
+
+/** Takes in what a remote step uploaded (from the prefixes its Job's pod was really given). Returns the stored outputs, or an error sentence. */
+async function takeInRemoteOutputs(step: PlannedStep, rec: StepRecord, staging: RemoteStaging, remote: RemoteRun | undefined, store: S3ArtifactStore, workspace: string, runId: string, signal: AbortSignal, log: (t: string) => void): Promise<{ staging: RemoteStaging; outputs: Record<string, { hash: ContentHash; uri: string }> } | string> {
+  const from = remote ? stagingFromEnv(step, remote.env, store, remote.createdBy ?? runId) : staging;
+  const job = rec.kubernetes ? ` (Job ${rec.kubernetes.namespace}/${rec.kubernetes.job})` : '';
+  try {
+    return { staging: from, outputs: await adoptRemoteOutputs({ step, workspace, store, staging: from, signal, log }) };
+  } catch (e) {
+    if (signal.aborted) return 'Cancelled.';
+    const msg = (e as Error).message;
+    return `Step \`${step.name}\` exited 0${job}, but its outputs could not be taken in from S3: ${msg}${/Nothing was recorded/.test(msg) ? '' : ' Nothing was recorded as complete.'}`;
+  }
+}
+
+/** After the local checks: the hashes must be the ones taken at adoption; record the stored URIs, then clear the staging prefixes. */
+async function recordRemoteUris(step: PlannedStep, rec: StepRecord, taken: { staging: RemoteStaging; outputs: Record<string, { hash: ContentHash; uri: string }> }, store: S3ArtifactStore, signal: AbortSignal, log: (t: string) => void): Promise<string | undefined> {
+  for (const [name, o] of Object.entries(taken.outputs)) {
+    if (rec.outputs[name]?.hash !== o.hash) {
+      for (const [k, v] of Object.entries(rec.outputs)) rec.outputs[k] = { path: v.path }; // A failed step records no hashes.
+      return `Output \`${name}\` of step \`${step.name}\` changed in the workspace while it was being taken in from S3 (${o.hash} when stored). Nothing was recorded as complete; run again.`;
+    }
+    rec.outputs[name].uri = o.uri;
+  }
+  // Staged copies are no longer needed; a failure here only leaves objects a lifecycle rule can expire.
+  await clearStaging(store, taken.staging, signal).catch((e: Error) => log(`Could not delete the staged copies: ${e.message}\n`));
   return undefined;
 }
 

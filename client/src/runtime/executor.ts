@@ -18,8 +18,28 @@ export interface StepExecution {
   env: NodeJS.ProcessEnv;
   /** Run even when an earlier identical attempt already succeeded remotely (`--force`). */
   force: boolean;
+  /**
+   * Plain environment for a remote step on top of the spec's (the storage contract: input URIs, upload
+   * prefixes; docs/storage.md). Never secret values. Local executors ignore it.
+   */
+  remoteEnv?: Record<string, string>;
   signal: AbortSignal;
   onOutput(chunk: Buffer, stream: 'stdout' | 'stderr'): void;
+  /** Called once a remote executor knows which object runs this attempt (created, or adopted from an earlier run). */
+  onRemote?(run: RemoteRun): void;
+}
+
+/** The object that runs an attempt remotely: for Kubernetes, the Job. */
+export interface RemoteRun {
+  kind: 'kubernetes-job';
+  name: string;
+  namespace: string;
+  /** kubeconfig context. */
+  context: string;
+  /** The run that created it (another run's id when this one follows a Job that run started). */
+  createdBy?: string;
+  /** The plain environment the pod really got (an adopted Job keeps its creator's), secrets left out. */
+  env: Record<string, string>;
 }
 
 export interface StepExecutionResult extends ProcessResult {

@@ -49,6 +49,12 @@ export interface StepRecord {
   error?: string;
   /** GPU indices given through CUDA_VISIBLE_DEVICES. */
   gpus?: number[];
+  /**
+   * Steps on a Kubernetes target: the Job that ran the latest attempt (one Job per attempt), its namespace
+   * and kubeconfig context. `createdBy`: the run that created the Job, when this run followed one an
+   * earlier run had started for the same step and inputs.
+   */
+  kubernetes?: { job: string; namespace: string; context: string; createdBy?: string };
 }
 
 /** A lineage node id: `dataset:raw@<hash>`, `file:src/train.py@<hash>`, `step:<runId>/train`, `output:train.model@<hash>`. */

@@ -11,7 +11,8 @@ export * from './types';
 export { isS3Uri, parseS3Uri, formatS3Uri } from './s3-uri';
 export { LocalArtifactStore } from './local';
 export { S3ArtifactStore, hashS3Dataset, materializeS3Dataset, listingHash, describeS3Error, resolveS3Options, createS3Client, type S3DatasetListing } from './s3';
-export { remoteStepEnv } from './contract';
+export { remoteStepEnv, stagedOutputUri, stagedFilesUri } from './contract';
+export { adoptRemoteOutputs, clearStaging, remoteStepProblem, stageRemoteStep, stagingFromEnv, INPUTS_STEP, type RemoteStaging } from './remote-step';
 
 /** `s3://bucket/prefix/` -> S3, anything else -> a local folder (relative to `workspace`). */
 export function createArtifactStore(uri: string, workspace: string, s3?: S3StoreOptions): ArtifactStore {

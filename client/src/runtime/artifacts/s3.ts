@@ -21,7 +21,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, posix } from 'node:path';
+import { basename, dirname, join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ContentHash } from '../records';
@@ -278,30 +278,57 @@ export class S3ArtifactStore implements ArtifactStore {
 
   /**
    * Takes in an output a remote step uploaded to its run-scoped prefix (`MLP_OUTPUT_<NAME>_URI`, see
-   * contract.ts): downloads every object to `dest` verified (size, `If-Match`, MD5 when the ETag is one),
-   * hashes it as the engine hashes local outputs, stores it content-addressed with `put` (all of put's
-   * checks), and then deletes the staged objects. A file output must be exactly one object.
+   * contract.ts): downloads every object to `dest` verified (size, `If-Match`, the object's `mlp-sha256`
+   * metadata when it has one, else MD5 when the ETag is one), hashes it as the engine hashes local outputs,
+   * stores it content-addressed with `put` (all of put's checks), and then deletes the staged objects
+   * (unless `keepStaged`: the caller clears them once everything is recorded). A file output must be
+   * exactly one object. `auto`: a single object named like `dest` is a file, anything else a folder.
    */
-  async adopt(stagedUri: string, at: { step: string; output: string; kind: 'file' | 'dir' }, dest: string, opts: { signal?: AbortSignal } = {}): Promise<StoredArtifact> {
+  async adopt(stagedUri: string, at: { step: string; output: string; kind: 'file' | 'dir' | 'auto' }, dest: string, opts: { signal?: AbortSignal; keepStaged?: boolean } = {}): Promise<StoredArtifact> {
     const staged = parseS3Uri(stagedUri);
     if (staged.bucket !== this.loc.bucket) throw new StorageError(`The staged output ${stagedUri} is not in the artifact store's bucket (${this.loc.bucket}).`);
-    const listing = await hashS3Dataset(stagedUri, this.options).catch((e: Error) => {
-      throw new StorageError(`Step \`${at.step}\` did not upload its output \`${at.output}\` to ${stagedUri}: ${e.message}`, 'NotFound', { cause: e });
-    });
-    if (at.kind === 'file' && listing.objects.length !== 1) throw new StorageError(`Output \`${at.output}\` of step \`${at.step}\` is a file, but ${stagedUri} holds ${listing.objects.length} objects. Upload exactly one.`);
-    await materializeS3Dataset(listing, at.kind === 'file' ? `${dest}.mlp-adopt` : dest, this.options, opts.signal);
-    if (at.kind === 'file') {
+    let listing: S3DatasetListing;
+    try {
+      listing = await hashS3Dataset(stagedUri, this.options);
+    } catch (e) {
+      if (e instanceof StorageError && /is empty or does not exist/.test(e.message)) throw new StorageError(`Step \`${at.step}\` did not upload its output \`${at.output}\` to ${stagedUri}: there is no object under that prefix.`, 'NotFound', { cause: e });
+      throw new StorageError(`Step \`${at.step}\` did not upload its output \`${at.output}\` to ${stagedUri}: ${(e as Error).message}`, 'NotFound', { cause: e });
+    }
+    const kind = at.kind !== 'auto' ? at.kind : listing.objects.length === 1 && listing.objects[0].rel === basename(dest) ? 'file' : 'dir';
+    if (kind === 'file' && listing.objects.length !== 1) throw new StorageError(`Output \`${at.output}\` of step \`${at.step}\` is a file, but ${stagedUri} holds ${listing.objects.length} objects. Upload exactly one.`);
+    await materializeS3Dataset(listing, kind === 'file' ? `${dest}.mlp-adopt` : dest, this.options, opts.signal);
+    if (kind === 'file') {
+      await fsp.rm(dest, { recursive: true, force: true }); // A folder left at the path by an earlier run would block the rename.
       await fsp.rename(join(`${dest}.mlp-adopt`, listing.objects[0].rel), dest);
       await fsp.rm(`${dest}.mlp-adopt`, { recursive: true, force: true });
     } else {
       await fsp.rm(join(dest, DATASET_MARKER), { force: true });
     }
-    const { kind, files } = await listOutputFiles(dest, `${at.step}.${at.output}`);
+    const { kind: got, files } = await listOutputFiles(dest, `${at.step}.${at.output}`);
     const hashed: ArtifactFile[] = [];
     for (const f of files) hashed.push({ path: f.rel, ...(await sha256OfFile(f.abs)) });
-    const stored = await this.put(dest, { step: at.step, output: at.output, hash: contentHashOf(kind, hashed) }, opts);
-    await this.deleteKeys(listing.objects.map((o) => o.key));
+    const stored = await this.put(dest, { step: at.step, output: at.output, hash: contentHashOf(got, hashed) }, opts);
+    if (!opts.keepStaged) await this.deleteKeys(listing.objects.map((o) => o.key));
     return stored;
+  }
+
+  /** Deletes every object under `uri` (a prefix in this store's bucket, ending with `/`). Returns how many. */
+  async deletePrefix(uri: string, signal?: AbortSignal): Promise<number> {
+    const loc = parseS3Uri(uri);
+    if (loc.bucket !== this.loc.bucket || !loc.key.endsWith('/')) throw new StorageError(`Refusing to delete ${uri}: not a prefix in the artifact store's bucket (${this.loc.bucket}).`);
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.send('listing', loc.key, (s3, m) => s3.send(new m.ListObjectsV2Command({ Bucket: loc.bucket, Prefix: loc.key, ContinuationToken: token }), { abortSignal: signal }));
+      for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    // Unlike deleteKeys (cleanup after a failure), a delete that fails here fails the call: a retried
+    // attempt must not find the previous attempt's objects among its own.
+    await inPool(keys, 8, async (key) => {
+      await this.send('deleting', key, (s3, m) => s3.send(new m.DeleteObjectCommand({ Bucket: loc.bucket, Key: key }), { abortSignal: signal }));
+    });
+    return keys.length;
   }
 
   private baseKey(id: ArtifactId): string {

@@ -10,7 +10,7 @@ import type { StepExecution, StepExecutionResult, StepExecutor } from '../execut
 import { sleep } from '../sleep';
 import { connect, KubeError, messageOf, statusOf, withRetries, type KubeClient } from './client';
 import { jobFailure, podProblem, type JobLike, type PodLike } from './status';
-import { ANNOTATION, buildJob, SECRETS_OBJECT, STEP_CONTAINER, type Manifest } from './manifests';
+import { ANNOTATION, buildJob, plainEnvOf, SECRETS_OBJECT, STEP_CONTAINER, type Manifest } from './manifests';
 
 export interface KubernetesExecutorOptions {
   /** kubeconfig file; default $KUBECONFIG or ~/.kube/config. */
@@ -46,7 +46,7 @@ export class KubernetesExecutor implements StepExecutor {
       return fail('error', (e as Error).message);
     }
     const ns = target.namespace;
-    const manifest = buildJob({ specName: x.plan.specName, step: x.step, target, runId: x.runId, attempt: x.attempt, cacheKey: x.cacheKey });
+    const manifest = buildJob({ specName: x.plan.specName, step: x.step, target, runId: x.runId, attempt: x.attempt, cacheKey: x.cacheKey, extraEnv: x.remoteEnv });
     const name = manifest.metadata.name;
     const where = `Job ${ns}/${name} (context ${client.contextName})`;
     const retry = { deadlineMs: this.options.apiDeadlineMs ?? 120_000, requestTimeoutMs: this.options.requestTimeoutMs, signal: x.signal, onRetry: (what: string, err: string, ms: number) => say(`${what}: ${err}; retrying in ${(ms / 1000).toFixed(1)} s`) };
@@ -55,8 +55,9 @@ export class KubernetesExecutor implements StepExecutor {
     try {
       const missing = await missingSecrets(client, ns, Object.values({ ...target.secretEnv, ...x.step.secretEnv }), api);
       if (missing) return fail('error', missing);
-      const adopted = await createOrAdopt(client, manifest, x, api, say);
+      const { adopted, job } = await createOrAdopt(client, manifest, x, api, say);
       say(`${adopted ? 'Adopted' : 'Created'} ${where}`);
+      x.onRemote?.({ kind: 'kubernetes-job', name, namespace: ns, context: client.contextName, createdBy: job.metadata?.annotations?.[ANNOTATION.runId], env: plainEnvOf(job) });
       return await follow(client, ns, name, x, api, say, {
         pendingTimeoutMs: this.options.pendingTimeoutMs ?? (Number(process.env.MLPIPELINE_K8S_PENDING_TIMEOUT) || 300) * 1000,
         pollMs: this.options.pollMs ?? 2000,
@@ -98,15 +99,15 @@ async function missingSecrets(client: KubeClient, ns: string, names: string[], a
   return undefined;
 }
 
-/** Returns true when an existing Job was adopted. */
-async function createOrAdopt(client: KubeClient, manifest: Manifest, x: StepExecution, api: <T>(what: string, fn: () => Promise<T>) => Promise<T>, say: (t: string) => void): Promise<boolean> {
+/** The Job this attempt follows: the one just created, or an existing one for the same step and inputs (`adopted`). */
+async function createOrAdopt(client: KubeClient, manifest: Manifest, x: StepExecution, api: <T>(what: string, fn: () => Promise<T>) => Promise<T>, say: (t: string) => void): Promise<{ adopted: boolean; job: Json }> {
   const ns = manifest.metadata.namespace!;
   const name = manifest.metadata.name;
   for (let round = 0; round < 5; round++) {
     try {
       // A create whose response was lost is retried and answered 409: adopted below as our own.
       await api('Creating the Job', () => client.batch.createNamespacedJob({ namespace: ns, body: manifest as never }));
-      return false;
+      return { adopted: false, job: manifest };
     } catch (e) {
       if (statusOf(e) !== 409) throw e;
     }
@@ -133,7 +134,7 @@ async function createOrAdopt(client: KubeClient, manifest: Manifest, x: StepExec
       continue;
     }
     if (ann[ANNOTATION.runId] !== x.runId) say(`A Job for this step and these inputs already exists (created by run ${ann[ANNOTATION.runId]}, ${succeeded ? 'succeeded' : 'still running'}): following it instead of starting a second one`);
-    return true;
+    return { adopted: true, job: existing };
   }
   throw new KubeError(`Job ${ns}/${name} kept being replaced while mlpipeline tried to create it. Is another run of this step active?`);
 }

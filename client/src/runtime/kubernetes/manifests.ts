@@ -235,6 +235,16 @@ export function buildJob(input: JobInput): Manifest {
   };
 }
 
+type ContainerLike = { name?: string; env?: { name: string; value?: unknown }[] };
+
+/** The plain env values of a Job's step container (secret references left out): what its pod was told. */
+export function plainEnvOf(job: Record<string, unknown>): Record<string, string> {
+  const spec = job.spec as { template?: { spec?: { containers?: ContainerLike[] } } } | undefined;
+  const containers = spec?.template?.spec?.containers ?? [];
+  const c = containers.find((x) => x.name === STEP_CONTAINER) ?? containers[0];
+  return Object.fromEntries((c?.env ?? []).filter((e) => typeof e.value === 'string').map((e) => [e.name, e.value as string]));
+}
+
 // ---- deployments ----------------------------------------------------------------------------------------------
 
 export interface DeploymentInput {
