@@ -39,10 +39,21 @@ const BAD_START = /^[-?:,[\]{}#&*!|>'"%@`]/;
 const FAIL = Symbol('fail');
 type Fail = typeof FAIL;
 
+const IGNORE = (): void => undefined;
+const NO_OPTIONS = {};
+
 /** Resolves a plain scalar as yaml's composeScalar does with the core schema. */
 function plain(source: string, range: [number, number, number]): Scalar {
-  const tag = startsAsString(source) ? STR : (TESTED.find((t) => t.test!.test(source)) ?? STR);
-  const res = tag.resolve(source, () => undefined, {});
+  let tag: ScalarTag = STR;
+  if (!startsAsString(source)) {
+    for (const t of TESTED) {
+      if (t.test!.test(source)) {
+        tag = t;
+        break;
+      }
+    }
+  }
+  const res = tag.resolve(source, IGNORE, NO_OPTIONS);
   const s = res instanceof Scalar ? res : new Scalar(res);
   s.range = range;
   s.source = source;
@@ -124,10 +135,10 @@ class Reader {
     this.next = from;
     while (this.next < this.lines.length && this.lines[this.next].indent === indent) {
       const line = this.lines[this.next];
-      const text = this.src.slice(line.content, line.end);
-      const colon = text.indexOf(':');
-      if (colon <= 0) return FAIL;
-      const name = text.slice(0, colon);
+      const at = this.src.indexOf(':', line.content);
+      if (at <= line.content || at >= line.end) return FAIL;
+      const colon = at - line.content;
+      const name = this.src.slice(line.content, at);
       if (!KEY.test(name) || name === '__proto__' || Object.prototype.hasOwnProperty.call(js, name)) return FAIL;
       const keyNode = plain(name, [line.content, line.content + colon, line.content + colon]);
       if (keyNode.value !== name) return FAIL; // `true:`, `null:`, `1e3:`: not string keys.

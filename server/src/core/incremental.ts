@@ -415,13 +415,10 @@ function compact(m: SpecModel): PieceModel {
     }
   }
   // Every span array once (a reference's span is often its fullSpan), so a move is one loop, in place.
-  const seen = new Set<Span>();
+  // A piece has a handful of spans: a linear search is cheaper than a Set per piece.
   const spans: Span[] = [];
   const add = (s: Span): void => {
-    if (!seen.has(s)) {
-      seen.add(s);
-      spans.push(s);
-    }
+    if (!spans.includes(s)) spans.push(s);
   };
   for (const sym of defs) add(sym.span);
   for (const r of m.references) {

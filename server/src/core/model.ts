@@ -151,17 +151,26 @@ function defineSymbol(model: SpecModel, kind: SymbolKind, name: string, e: Entry
 
 /** Walks one top-level section (or one entry of it), recording `${...}` references in every string and plain-name fields. */
 function collectReferences(doc: Document, text: string, model: SpecModel, start: Node | null, startPath: string[]): void {
-  const walk = (node: Node | null, path: string[]): void => {
+  // One path, pushed and popped on the way down: nothing keeps it (contextOf copies what it needs).
+  const path = [...startPath];
+  const walk = (node: Node | null): void => {
     if (!node) return;
     if (isMap(node)) {
-      for (const e of entries(doc, node)) {
-        if (isNodeAlias(e.pair.value)) continue;
-        walk(e.value, [...path, e.key]);
+      for (const pair of node.items) {
+        // As entries(): scalar keys only; aliases are not followed (their anchors are walked where they are).
+        if (!isScalar(pair.key) || isNodeAlias(pair.value)) continue;
+        path.push(String(pair.key.value));
+        walk((pair.value as Node | null | undefined) ?? null);
+        path.pop();
       }
     } else if (isSeq(node)) {
-      node.items.forEach((item, i) => {
-        if (!isNodeAlias(item)) walk(item as Node, [...path, String(i)]);
-      });
+      for (let i = 0; i < node.items.length; i++) {
+        const item = node.items[i];
+        if (isNodeAlias(item)) continue;
+        path.push(String(i));
+        walk(item as Node);
+        path.pop();
+      }
     } else if (isScalar(node)) {
       // Most strings hold no reference: the context and spans are made only for those that may.
       if (typeof node.value === 'string' && node.range) {
@@ -184,7 +193,7 @@ function collectReferences(doc: Document, text: string, model: SpecModel, start:
       }
     }
   };
-  walk(start, startPath);
+  walk(start);
 }
 
 function isNodeAlias(n: unknown): boolean {
@@ -221,54 +230,57 @@ const SHELL_EXPANSION = /^(?:[#!]?[A-Za-z_][A-Za-z0-9_]*(?:(?::?[-=+?]|[#%/^,@])
 function parseInterpolation(inner: string, at: number, full: Span, ctx: RefContext, model: SpecModel): void {
   // Left to /bin/sh, as in any command line; our own namespaces (`${params}`, `${model}`) stay ours.
   if (SHELL_EXPANSION.test(inner) && !OUR_NAMESPACES.has(/^[#!]?([A-Za-z_][A-Za-z0-9_]*)/.exec(inner)?.[1] ?? '')) return;
+  // Runs for every reference of every step when a spec opens: no closures or offset arrays.
   const parts = inner.split('.');
-  const offsets: number[] = [];
-  let o = at;
-  for (const p of parts) {
-    offsets.push(o);
-    o += p.length + 1;
+  for (let i = 0; i < parts.length; i++) {
+    if (!NAME.test(parts[i])) {
+      malformed(model, full, inner, inner.trim() === '' ? 'The reference is empty.' : 'References are dot-separated names without spaces, such as `${params.lr}` or `${steps.train.outputs.model}`.');
+      return;
+    }
   }
-  const seg = (i: number): Span => [offsets[i], offsets[i] + parts[i].length];
-  const bad = (reason: string): void => {
-    model.malformed.push({ span: full, text: `\${${inner}}`, reason });
-  };
-  if (parts.some((p) => !NAME.test(p))) {
-    bad(inner.trim() === '' ? 'The reference is empty.' : 'References are dot-separated names without spaces, such as `${params.lr}` or `${steps.train.outputs.model}`.');
-    return;
-  }
-  const [ns] = parts;
-  const simple = (kind: SymbolKind, example: string): void => {
-    if (parts.length !== 2) return bad(`Write \`\${${ns}.<name>}\`, for example \`${example}\`.`);
-    model.references.push({ kind, name: parts[1], span: seg(1), fullSpan: full, syntax: 'interpolation', context: ctx });
-  };
+  const ns = parts[0];
   switch (ns) {
     case 'params':
-      return simple('param', '${params.lr}');
     case 'datasets':
-      return simple('dataset', '${datasets.raw}');
-    case 'secrets':
-      return simple('secret', '${secrets.HF_TOKEN}');
+    case 'secrets': {
+      const kind: SymbolKind = ns === 'params' ? 'param' : ns === 'datasets' ? 'dataset' : 'secret';
+      const example = ns === 'params' ? '${params.lr}' : ns === 'datasets' ? '${datasets.raw}' : '${secrets.HF_TOKEN}';
+      if (parts.length !== 2) return malformed(model, full, inner, `Write \`\${${ns}.<name>}\`, for example \`${example}\`.`);
+      model.references.push({ kind, name: parts[1], span: segment(parts, at, 1), fullSpan: full, syntax: 'interpolation', context: ctx });
+      return;
+    }
     case 'steps':
-      if (parts.length !== 4 || parts[2] !== 'outputs') return bad('Write `${steps.<step>.outputs.<output>}`, for example `${steps.train.outputs.model}`.');
-      model.references.push({ kind: 'step', name: parts[1], span: seg(1), fullSpan: full, syntax: 'interpolation', context: ctx });
-      model.references.push({ kind: 'output', name: parts[3], owner: parts[1], span: seg(3), fullSpan: full, syntax: 'interpolation', context: ctx });
+      if (parts.length !== 4 || parts[2] !== 'outputs') return malformed(model, full, inner, 'Write `${steps.<step>.outputs.<output>}`, for example `${steps.train.outputs.model}`.');
+      model.references.push({ kind: 'step', name: parts[1], span: segment(parts, at, 1), fullSpan: full, syntax: 'interpolation', context: ctx });
+      model.references.push({ kind: 'output', name: parts[3], owner: parts[1], span: segment(parts, at, 3), fullSpan: full, syntax: 'interpolation', context: ctx });
       return;
     case 'outputs':
-      if (parts.length !== 2) return bad("Write `${outputs.<name>}` for one of this step's own outputs.");
+      if (parts.length !== 2) return malformed(model, full, inner, "Write `${outputs.<name>}` for one of this step's own outputs.");
       model.contextual.push({ name: 'outputs', span: full, context: ctx });
       if (ctx.section === 'steps' && ctx.owner) {
-        model.references.push({ kind: 'output', name: parts[1], owner: ctx.owner, span: seg(1), fullSpan: full, syntax: 'interpolation', context: ctx });
+        model.references.push({ kind: 'output', name: parts[1], owner: ctx.owner, span: segment(parts, at, 1), fullSpan: full, syntax: 'interpolation', context: ctx });
       }
       return;
     case 'model':
-      if (parts.length !== 1) return bad('Write `${model}` for the path of the deployed model.');
+      if (parts.length !== 1) return malformed(model, full, inner, 'Write `${model}` for the path of the deployed model.');
       model.contextual.push({ name: 'model', span: full, context: ctx });
       return;
     default:
       // `${HOME}`: a plain variable name is the shell's, as in any command line.
       if (parts.length === 1 && /^[A-Za-z_][A-Za-z0-9_]*$/.test(ns)) return;
-      bad(`\`${ns}\` is not a kind of reference. Use \`params\`, \`datasets\`, \`steps\`, \`outputs\`, \`secrets\` or (in a deployment's runtime) \`model\`.`);
+      malformed(model, full, inner, `\`${ns}\` is not a kind of reference. Use \`params\`, \`datasets\`, \`steps\`, \`outputs\`, \`secrets\` or (in a deployment's runtime) \`model\`.`);
   }
+}
+
+/** The span of the i-th dot-separated part of a reference whose first part starts at `at`. */
+function segment(parts: string[], at: number, i: number): Span {
+  let start = at;
+  for (let k = 0; k < i; k++) start += parts[k].length + 1;
+  return [start, start + parts[i].length];
+}
+
+function malformed(model: SpecModel, full: Span, inner: string, reason: string): void {
+  model.malformed.push({ span: full, text: `\${${inner}}`, reason });
 }
 
 /** Whether a string at path may be a plain-name reference (the fields plainReference reads). */
