@@ -148,9 +148,16 @@ export async function deployCommand(argv: string[]): Promise<number> {
   process.stdout.write(`${paint('1', `deploy ${name}`)} ${revision}: ${relative(workspace, model.path)}@${model.hash.slice(0, 12)}${source.run ? ` from run ${source.run.id}` : ''}\n`);
   if (source.gate) for (const c of source.gate.checks) process.stdout.write(`  gate ${paint('32', '✔')} ${c.clause.text} (${c.clause.step}.${c.clause.metric} = ${Number(c.actual!.toPrecision(6))})\n`);
 
-  const existing = readState(workspace, name);
-  const live = existing && existing.phase !== 'stopped' && (await target.status(name))?.phase !== 'failed' && (await target.status(name))?.revisions.length;
-  const canary = d.rollout.strategy === 'canary' && !!live;
+  // A canary needs a stable revision to compare with: the local supervisor's, or the cluster's Deployment.
+  let current: Awaited<ReturnType<DeployTarget['status']>>;
+  try {
+    current = await target.status(name);
+  } catch (e) {
+    process.stderr.write(`${paint('31', 'mlpipeline: deploy failed.')} Cannot read ${name} on ${d.target}: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const live = !!current && current.phase !== 'stopped' && current.phase !== 'failed' && current.revisions.length > 0;
+  const canary = d.rollout.strategy === 'canary' && live;
   const secrets: Record<string, string> = {};
   for (const [envName, secret] of Object.entries(d.runtime.secretEnv)) {
     const v = process.env[secret];

@@ -2,14 +2,15 @@ import { stringify } from 'yaml';
 import { deploymentNames, planDeployment } from '../../../server/src/core/deploy-plan';
 import { planRun, type RunPlan } from '../../../server/src/core/plan';
 import { buildJob, type Manifest } from '../runtime/kubernetes/manifests';
-import { deploymentManifests } from '../runtime/kubernetes/deploy-manifests';
+import { canaryManifest, deploymentManifests } from '../runtime/kubernetes/deploy-manifests';
 import { computeCacheKey } from '../runtime/step-cache';
 import { one, parseArgs, UsageError } from './args';
 import { parseSets } from './run';
 import { loadSpec } from './spec-file';
 
 export const PLAN_USAGE = `  plan [spec] --target NAME   Print the Kubernetes manifests a run (Jobs) and deploy (Deployment, Service,
-                        HPA) would apply on that target, without contacting the cluster
+                        HPA, and the canary Deployment of a canary rollout) would apply on that target,
+                        without contacting the cluster
     --step NAME                Only this step and what it depends on (repeatable)
     --set params.NAME=VALUE    Override a param (repeatable)
     --format yaml|json         Output format (default: yaml, one document per object)
@@ -46,7 +47,10 @@ export async function planCommand(argv: string[]): Promise<number> {
   for (const name of deploymentNames(spec.analysis)) {
     const d = planDeployment(spec.analysis, name, { overrides });
     if (!d.ok || d.deployment.target !== target) continue;
-    manifests.push(...deploymentManifests(d.deployment, plan.targets[target].kubernetes!, { revision: 'plan', hpaApiVersion: hpa }));
+    const k = plan.targets[target].kubernetes!;
+    manifests.push(...deploymentManifests(d.deployment, k, { revision: 'plan', hpaApiVersion: hpa }));
+    // What a later deploy creates next to the stable Deployment; its annotations show each step as pods.
+    if (d.deployment.rollout.strategy === 'canary') manifests.push(canaryManifest(d.deployment, k, { revision: 'plan-canary', stableReplicas: d.deployment.replicas.min, stableRevision: 'plan' }));
   }
   if (manifests.length === 0) {
     process.stderr.write(`mlpipeline: no step or deployment runs on \`${target}\`.\n`);

@@ -2,8 +2,8 @@
  * The Deployments view and the serving commands: deployments of each spec's folder (read from the
  * supervisors' state files, so deployments started from a terminal show too), their revisions, and an
  * alert marker while a monitor is violated. New alert records (written by `mlpipeline monitor` and by
- * canary rollouts) become notifications with actions. Deploys run the bundled CLI in a terminal, so the
- * gate check, startup and rollout progress are visible exactly as on the command line.
+ * canary rollouts) become notifications with actions (deployment-alerts.ts). Deploys run the bundled CLI
+ * in a terminal, so the gate check, startup and rollout progress are visible exactly as on the command line.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -12,6 +12,7 @@ import type { Ctx } from '../ctx';
 import type { AlertRecord } from '../runtime/records';
 import type { LocalDeploymentState } from '../runtime/serving/local-state';
 import { readSpecInfo } from '../specs';
+import { AlertNotifier } from './deployment-alerts';
 
 type DeploymentNode =
   | { kind: 'deployment'; spec: vscode.Uri; workspace: string; name: string; state?: LocalDeploymentState; alerts: AlertRecord[] }
@@ -34,11 +35,16 @@ function modules(): NonNullable<typeof serving> {
   return serving;
 }
 
-/** Monitors whose latest alert record says violated. */
-function violated(alerts: AlertRecord[]): AlertRecord[] {
+/**
+ * Monitors whose latest alert record says violated, about a revision that still runs here: a canary that
+ * was rolled back for its breach leaves the deployment healthy. Without local state (another target, or
+ * not running) every violation counts.
+ */
+function violated(alerts: AlertRecord[], state?: LocalDeploymentState): AlertRecord[] {
   const last = new Map<string, AlertRecord>();
   for (const a of alerts) last.set(a.monitor, a);
-  return [...last.values()].filter((a) => a.state === 'violated');
+  const live = state?.revisions.map((r) => r.revision);
+  return [...last.values()].filter((a) => a.state === 'violated' && (!a.revision || !live || live.includes(a.revision)));
 }
 
 export class DeploymentsProvider implements vscode.TreeDataProvider<DeploymentNode>, vscode.Disposable {
@@ -46,59 +52,76 @@ export class DeploymentsProvider implements vscode.TreeDataProvider<DeploymentNo
   readonly onDidChangeTreeData = this.emitter.event;
   private readonly watcher: vscode.FileSystemWatcher;
   private readonly subs: vscode.Disposable[] = [];
-  /** Alert lines already seen per file, so only new ones notify. */
-  private readonly seen = new Map<string, number>();
+  readonly alerts = new AlertNotifier();
   private timer: NodeJS.Timeout | undefined;
+  /** `.mlpipeline/deployments/NAME` of every deployment the specs define, and what their files looked like. */
+  private polled: string[] = [];
+  private readonly stamps = new Map<string, string>();
+  private poller: NodeJS.Timeout | undefined;
+  private rescanning: Promise<void> | undefined;
 
   constructor(private readonly ctx: Ctx) {
     this.watcher = vscode.workspace.createFileSystemWatcher('**/.mlpipeline/deployments/**/{state.json,alerts.jsonl}');
     const changed = (uri: vscode.Uri): void => {
-      if (uri.fsPath.endsWith('alerts.jsonl')) void this.notifyNewAlerts(uri.fsPath);
+      if (uri.fsPath.endsWith('alerts.jsonl')) void this.alerts.fileChanged(uri.fsPath);
       this.refresh();
     };
-    this.subs.push(this.watcher, this.watcher.onDidChange(changed), this.watcher.onDidCreate(changed), this.watcher.onDidDelete(changed), ctx.specs.onDidChange(() => this.refresh()));
+    const deleted = (uri: vscode.Uri): void => {
+      if (uri.fsPath.endsWith('alerts.jsonl')) this.alerts.fileDeleted(uri.fsPath);
+      this.refresh();
+    };
+    this.subs.push(this.watcher, this.watcher.onDidChange(changed), this.watcher.onDidCreate(changed), this.watcher.onDidDelete(deleted), ctx.specs.onDidChange(() => (this.refresh(), void this.rescan())));
+    // The watcher alone misses files in folders made after it started (code-server's does, and the CLI
+    // makes `.mlpipeline/deployments/NAME/` at the first deploy), so both files are also polled: two
+    // stat calls per deployment every 2 s. The first scan waits a moment: activation stays cheap.
+    this.poller = setTimeout(() => {
+      void this.rescan();
+      let busy = false;
+      this.poller = setInterval(() => {
+        if (busy) return;
+        busy = true;
+        void this.poll().finally(() => (busy = false));
+      }, 2000);
+    }, 1000);
+  }
+
+  /** Which deployment folders to poll: those of the deployments the specs define. */
+  private rescan(): Promise<void> {
+    this.rescanning ??= (async () => {
+      const dirs: string[] = [];
+      for (const spec of await this.ctx.specs.all()) {
+        const info = await readSpecInfo(spec).catch(() => undefined);
+        for (const name of Object.keys(info?.deployments ?? {})) dirs.push(path.join(path.dirname(spec.fsPath), '.mlpipeline', 'deployments', name));
+      }
+      this.polled = dirs;
+    })().finally(() => (this.rescanning = undefined));
+    return this.rescanning;
+  }
+
+  private async poll(): Promise<void> {
+    const { stat } = await import('node:fs/promises');
+    let changed = false;
+    for (const dir of this.polled) {
+      for (const file of ['alerts.jsonl', 'state.json']) {
+        const p = path.join(dir, file);
+        const st = await stat(p).catch(() => undefined);
+        const stamp = st ? `${st.size}:${st.mtimeMs}` : '-';
+        const before = this.stamps.get(p);
+        this.stamps.set(p, stamp);
+        if (before === stamp || (before === undefined && stamp === '-')) continue;
+        changed = true;
+        if (file === 'alerts.jsonl') {
+          if (st) void this.alerts.fileChanged(p);
+          else this.alerts.fileDeleted(p);
+        }
+      }
+    }
+    if (changed) this.refresh();
   }
 
   refresh(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => this.emitter.fire(undefined), 150);
-  }
-
-  private async notifyNewAlerts(file: string): Promise<void> {
-    const { readFile } = await import('node:fs/promises');
-    const lines = (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => l.trim());
-    const before = this.seen.get(file);
-    this.seen.set(file, lines.length);
-    if (before === undefined && lines.length > 0) {
-      // First sight of an existing file (e.g. after a reload): only its very last line can be new.
-      const { mtimeMs } = await import('node:fs').then((fs) => fs.statSync(file));
-      if (Date.now() - mtimeMs > 10_000) return;
-    }
-    const workspace = path.dirname(path.dirname(path.dirname(path.dirname(file))));
-    for (const line of lines.slice(before ?? lines.length - 1)) {
-      let a: AlertRecord;
-      try {
-        a = JSON.parse(line) as AlertRecord;
-      } catch {
-        continue;
-      }
-      if (a.notify.length && !a.notify.includes('vscode')) continue;
-      const text = `ML Pipeline: ${a.deployment}: monitors.${a.monitor} ${a.state === 'violated' ? 'violated' : 'recovered'}${a.revision ? ` (${a.revision})` : ''}: ${a.details.join('; ')}${a.description ? ` — ${a.description}` : ''}`;
-      if (a.state === 'recovered') {
-        void vscode.window.showInformationMessage(text);
-        continue;
-      }
-      const actions = ['Open Serving Panel', 'Roll Back', 'Show Log'];
-      void vscode.window.showWarningMessage(text, ...actions).then(async (choice) => {
-        if (choice === 'Roll Back') await vscode.commands.executeCommand('mlpipeline.rollbackDeployment', { kind: 'deployment', workspace, name: a.deployment });
-        else if (choice === 'Show Log') await vscode.commands.executeCommand('mlpipeline.openDeploymentLog', { kind: 'deployment', workspace, name: a.deployment });
-        else if (choice === 'Open Serving Panel') {
-          const all = await vscode.commands.getCommands(true);
-          if (all.includes('mlpipeline.openServing')) await vscode.commands.executeCommand('mlpipeline.openServing', { workspace, deployment: a.deployment });
-          else await vscode.commands.executeCommand('mlpipeline.deployments.focus');
-        }
-      });
-    }
   }
 
   getTreeItem(n: DeploymentNode): vscode.TreeItem {
@@ -115,7 +138,7 @@ export class DeploymentsProvider implements vscode.TreeDataProvider<DeploymentNo
     }
     const s = n.state;
     const phase = s ? s.phase : 'not deployed';
-    const alerts = violated(n.alerts);
+    const alerts = violated(n.alerts, s);
     const item = new vscode.TreeItem(n.name, s && s.phase !== 'stopped' ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
     item.description = `${alerts.length ? `⚠ ${alerts.map((a) => `monitors.${a.monitor}`).join(', ')} · ` : ''}${phase}${s && s.phase !== 'stopped' ? ` · ${s.url}` : ''}`;
     const [icon, color] = alerts.length ? ['warning', 'list.warningForeground'] : PHASE_ICON[s?.phase ?? 'stopped'] ?? ['circle-outline', undefined];
@@ -147,6 +170,8 @@ export class DeploymentsProvider implements vscode.TreeDataProvider<DeploymentNo
 
   dispose(): void {
     if (this.timer) clearTimeout(this.timer);
+    if (this.poller) clearInterval(this.poller); // Clears the first timeout too (one id space in Node).
+
     this.subs.forEach((d) => d.dispose());
     this.emitter.dispose();
   }
@@ -158,8 +183,35 @@ function view(ctx: Ctx): DeploymentsProvider {
   if (!provider) {
     provider = new DeploymentsProvider(ctx);
     ctx.extension.subscriptions.push(provider, vscode.window.registerTreeDataProvider('mlpipeline.deployments', provider), { dispose: () => (provider = undefined) });
+    if (ctx.extension.extensionMode === vscode.ExtensionMode.Test) registerTestHooks(ctx, provider);
   }
   return provider;
+}
+
+/**
+ * For the extension's own e2e tests only (registered when VS Code runs it under test, never contributed):
+ * the extension host API cannot read notifications or rendered tree items, so these report what this code
+ * handed to VS Code, and run a notification's action as its button does.
+ */
+function registerTestHooks(ctx: Ctx, p: DeploymentsProvider): void {
+  ctx.extension.subscriptions.push(
+    vscode.commands.registerCommand('mlpipeline._test.shownAlerts', () =>
+      p.alerts.shown.map((s) => ({ text: s.text, severity: s.severity, actions: s.actions, choice: s.choice, workspace: s.workspace, deployment: s.alert.deployment, monitor: s.alert.monitor, revision: s.alert.revision, state: s.alert.state })),
+    ),
+    vscode.commands.registerCommand('mlpipeline._test.alertAction', (index: number, choice: string) => {
+      const shown = p.alerts.shown[index];
+      if (!shown) throw new Error(`no alert notification #${index} was shown`);
+      if (!shown.actions.includes(choice)) throw new Error(`the notification has no action \`${choice}\` (it has: ${shown.actions.join(', ') || 'none'})`);
+      return p.alerts.act(shown, choice);
+    }),
+    vscode.commands.registerCommand('mlpipeline._test.deploymentItems', async () => {
+      const nodes = (await p.getChildren()).filter((n): n is Extract<DeploymentNode, { kind: 'deployment' }> => n.kind === 'deployment');
+      return nodes.map((n) => {
+        const item = p.getTreeItem(n);
+        return { name: n.name, workspace: n.workspace, description: item.description, icon: (item.iconPath as vscode.ThemeIcon | undefined)?.id, contextValue: item.contextValue, tooltip: (item.tooltip as vscode.MarkdownString | undefined)?.value };
+      });
+    }),
+  );
 }
 
 /**

@@ -12,6 +12,7 @@ import './features.test';
 import './panels.test';
 import './panels-b.test';
 import './workflows.test';
+import './alerts.test';
 
 import * as fs from 'fs';
 import * as path from 'path';

@@ -34,7 +34,8 @@ export interface DeployRequest {
   /** A new, unique revision id for this deploy (e.g. `r3`); targets name their processes/ReplicaSets after it. */
   revision: string;
   /** `replace`: the new revision takes all traffic once ready (the old one is stopped after).
-   *  `canary`: the new revision starts next to the stable one at weight 0; the caller then moves traffic. */
+   *  `canary`: the new revision starts next to the stable one at weight 0; the caller then moves traffic.
+   *  (Kubernetes: weight 0 is 0 pods, so its pods start, and are waited for, at the first weight.) */
   strategy: 'replace' | 'canary';
   /** Workspace folder (the spec's folder): commands run there, state lives under `.mlpipeline/`. */
   workspace: string;
@@ -95,6 +96,14 @@ export interface MetricsSource {
   prometheusSelector?: Record<string, string>;
 }
 
+/** The weight a target actually set, when it can only approximate the one asked for. */
+export interface WeightApplied {
+  /** The canary's real share, 0-100. */
+  percent: number;
+  /** How, in words, e.g. `1 of 4 pods`. */
+  detail?: string;
+}
+
 export interface DeployResult {
   status: DeploymentStatus;
 }
@@ -110,8 +119,11 @@ export interface DeployTarget {
   deploy(request: DeployRequest): Promise<DeployResult>;
   /** Stops every revision of the deployment; resolves once they are gone. Unknown names resolve to false. */
   undeploy(name: string, options?: UndeployOptions): Promise<boolean>;
-  /** Sends `percent` (0-100) of traffic to the canary revision, the rest to the stable one. */
-  setCanaryWeight(name: string, percent: number): Promise<void>;
+  /**
+   * Sends `percent` (0-100) of traffic to the canary revision, the rest to the stable one. Targets that can
+   * only approximate it (Kubernetes: pod ratios) say what they set; void means exactly `percent`.
+   */
+  setCanaryWeight(name: string, percent: number): Promise<WeightApplied | void>;
   /** The canary becomes the stable revision and takes all traffic; the old stable one is stopped. */
   promote(name: string): Promise<DeploymentStatus>;
   /**

@@ -5,7 +5,7 @@
  */
 import type { ResolvedDeployment } from '../../../../server/src/core/deploy-plan';
 import { sleep } from '../sleep';
-import type { DeployEvent, DeployTarget } from './deploy-target';
+import { DeployError, type DeployEvent, type DeployTarget, type WeightApplied } from './deploy-target';
 import { SloTracker, type MonitorResult } from './monitor';
 
 export interface RolloutOptions {
@@ -41,10 +41,19 @@ export async function runRollout(o: RolloutOptions): Promise<RolloutOutcome> {
   for (const [i, step] of steps.entries()) {
     if (o.signal?.aborted) return rollback('the rollout was cancelled', []);
     const weight = Math.min(100, Math.max(0, step.weight));
-    await o.target.setCanaryWeight(d.name, weight);
-    emit({ type: 'weights', deployment: d.name, weights: { [o.canary]: weight } });
+    let applied: WeightApplied | void;
+    try {
+      applied = await o.target.setCanaryWeight(d.name, weight);
+    } catch (e) {
+      // E.g. the canary's pods never became ready: the stable revision must take the traffic back.
+      if (e instanceof DeployError) return rollback(`could not move ${weight}% of traffic to ${o.canary}: ${e.message}`, []);
+      throw e;
+    }
+    emit({ type: 'weights', deployment: d.name, weights: { [o.canary]: applied?.percent ?? weight } });
     const hold = Math.round(step.holdMs * scale);
-    emit({ type: 'phase', deployment: d.name, revision: o.canary, phase: 'rolling-out', message: `step ${i + 1}/${steps.length}: ${weight}% to ${o.canary}${hold ? `, holding ${fmt(hold)}` : ''}` });
+    const note = applied ? [applied.percent !== weight ? `${applied.percent}% realized` : '', applied.detail ?? ''].filter(Boolean).join(': ') : '';
+    const realized = note ? ` (${note})` : '';
+    emit({ type: 'phase', deployment: d.name, revision: o.canary, phase: 'rolling-out', message: `step ${i + 1}/${steps.length}: ${weight}% to ${o.canary}${realized}${hold ? `, holding ${fmt(hold)}` : ''}` });
     if (hold <= 0 || monitors.length === 0) {
       if (hold > 0) await sleep(hold, o.signal);
       continue;
