@@ -114,3 +114,19 @@ describe('mlpipeline validate', () => {
     assert.doesNotMatch(cli(['validate', '--no-hints'], dir).out, /MLP060/);
   });
 });
+
+describe('mlpipeline plan', () => {
+  it("puts the S3 contract env a run would give each Job's pod, with run-time values as placeholders", () => {
+    const r = cli(['plan', 'samples/gpu-k8s-s3/mlpipeline.yaml', '--target', 'a100-pool', '--format', 'json']);
+    assert.equal(r.code, 0, r.err);
+    const job = (JSON.parse(r.out) as { items: { kind: string; metadata: { annotations: Record<string, string> }; spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } } }[] }).items.find((m) => m.kind === 'Job' && m.metadata.annotations['mlpipeline.dev/step'] === 'finetune');
+    assert.ok(job, r.out.slice(0, 500));
+    const env: Record<string, string> = Object.fromEntries(job.spec.template.spec.containers[0].env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
+    assert.equal(env.MLP_ARTIFACTS, 's3://acme-ml/artifacts/ticket-classifier/');
+    assert.equal(env.MLP_OUTPUT_CHECKPOINT_URI, 's3://acme-ml/artifacts/ticket-classifier/finetune/checkpoint/runs/plan/');
+    assert.equal(JSON.parse(env.MLP_OUTPUTS)['models/checkpoint/'], env.MLP_OUTPUT_CHECKPOINT_URI);
+    assert.match(env.MLP_INPUT_TOKENIZE_TOKENS_URI, /known once it has run/);
+    // The secret stays a reference to a Kubernetes Secret.
+    assert.ok(!JSON.stringify(job).includes('"HF_TOKEN","value"'));
+  });
+});

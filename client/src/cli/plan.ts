@@ -1,6 +1,8 @@
 import { stringify } from 'yaml';
 import { deploymentNames, planDeployment } from '../../../server/src/core/deploy-plan';
 import { planRun, type RunPlan } from '../../../server/src/core/plan';
+import { remoteStepEnv } from '../runtime/artifacts/contract';
+import { isS3Uri } from '../runtime/artifacts/s3-uri';
 import { buildJob, type Manifest } from '../runtime/kubernetes/manifests';
 import { canaryManifest, deploymentManifests } from '../runtime/kubernetes/deploy-manifests';
 import { computeCacheKey } from '../runtime/step-cache';
@@ -60,13 +62,36 @@ export async function planCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * The S3 contract env a run would give the step's pod (docs/storage.md). What only a run knows is shown
+ * as a placeholder: the content-addressed URIs of staged inputs and upstream outputs, and the run id.
+ */
+function contractEnv(plan: RunPlan, step: RunPlan['steps'][number]): Record<string, string> {
+  const artifacts = plan.storage?.artifacts && isS3Uri(plan.storage.artifacts) ? plan.storage.artifacts : undefined;
+  const datasets: Record<string, string> = {};
+  for (const d of step.datasets) {
+    const uri = plan.datasets[d]?.uri;
+    if (uri) datasets[d] = isS3Uri(uri) || !artifacts ? uri : '<staged copy, named by content hash at run time>';
+  }
+  const env = remoteStepEnv({
+    ...(artifacts ? { artifacts, files: [step.metrics, ...step.plots].filter((f): f is string => !!f) } : {}),
+    runId: 'plan',
+    step: step.name,
+    outputs: artifacts ? step.outputs : {},
+    datasets,
+    upstream: artifacts ? Object.fromEntries(step.upstream.map((r) => [r, `<stored URI of ${r}, known once it has run>`])) : {},
+  });
+  if (artifacts && (step.inputs.length || step.upstream.length)) env.MLP_INPUTS = '<JSON of path -> staged URI, known at run time>';
+  return env;
+}
+
 function jobManifests(plan: RunPlan, targetName: string): Manifest[] {
   const out: Manifest[] = [];
   for (const step of plan.steps) {
     if (step.target !== targetName) continue;
     const params = Object.fromEntries(step.params.map((p) => [p, plan.params[p]]));
     const cacheKey = computeCacheKey({ command: step.command, env: step.env, params, inputs: {}, upstream: {} });
-    out.push(buildJob({ specName: plan.specName, step, target: plan.targets[targetName].kubernetes!, runId: 'plan', attempt: 1, cacheKey }));
+    out.push(buildJob({ specName: plan.specName, step, target: plan.targets[targetName].kubernetes!, runId: 'plan', attempt: 1, cacheKey, extraEnv: contractEnv(plan, step) }));
   }
   return out;
 }
