@@ -208,16 +208,21 @@ export function contextOf(path: readonly string[]): RefContext {
 
 /** Finds `${...}` in the scalar's source text, so spans are exact even in quoted or folded scalars. */
 function scanInterpolations(text: string, span: Span, ctx: RefContext, model: SpecModel): void {
-  const source = text.slice(span[0], span[1]);
-  if (!source.includes('${')) return;
-  INTERPOLATION.lastIndex = 0;
-  for (let m = INTERPOLATION.exec(source); m; m = INTERPOLATION.exec(source)) {
-    if (m[1] === '$') continue; // `$${...}` is an escaped literal `${...}`.
-    const start = span[0] + m.index;
-    const full: Span = [start, start + m[0].length];
-    const inner = m[2];
-    const innerStart = start + 2;
-    parseInterpolation(inner, innerStart, full, ctx, model);
+  // What INTERPOLATION finds in text[span], found with indexOf: this runs for every command of every step.
+  const end = span[1];
+  let from = span[0];
+  for (;;) {
+    const b = text.indexOf('${', from);
+    if (b < 0 || b + 2 > end) return;
+    let c = b + 2;
+    while (c < end && text.charCodeAt(c) !== 125 /* } */ && text.charCodeAt(c) !== 10) c++;
+    if (c >= end || text.charCodeAt(c) !== 125) {
+      from = b + 1; // Not closed on its line: no reference starts here.
+      continue;
+    }
+    // `$${...}` is an escaped literal `${...}`.
+    if (!(b > from && text.charCodeAt(b - 1) === 36)) parseInterpolation(text.slice(b + 2, c), b + 2, [b, c + 1], ctx, model);
+    from = c + 1;
   }
 }
 

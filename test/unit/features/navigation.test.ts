@@ -51,7 +51,7 @@ describe('go to definition', () => {
     assert.deepEqual(def(at(CHURN, 'gate: evaluate.auc', 7)), ['42:evaluate']);
     assert.deepEqual(def(at(CHURN, 'deployment: churn-api', 13)), ['62:churn-api']);
     assert.deepEqual(def(at(CHURN, 'when: [monitors.churn-api-latency]', 17)), ['74:churn-api-latency']);
-    assert.deepEqual(def(at(K8S, '"${secrets.HF_TOKEN}"', 12)), ['63:HF_TOKEN']);
+    assert.deepEqual(def(at(K8S, '"${secrets.HF_TOKEN}"', 12)), ['66:HF_TOKEN']);
   });
 
   it('on a sweep parameter key: the param; nothing on plain text or undefined names', () => {
