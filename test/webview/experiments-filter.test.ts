@@ -69,6 +69,51 @@ describe('table model', () => {
     assert.deepEqual(sortRuns(runs, 'metrics.evaluate.auc', -1).map((r) => r.id), ['1', '3', '2']);
     assert.deepEqual(sortRuns(runs, 'params.model', 1).map((r) => r.id), ['3', '1', '2']);
   });
+  it('sorts like the reference comparison: stable, numbers before strings, missing last, in both directions', () => {
+    // The panel sorts precomputed ranks (typed arrays), not with a comparator: it must order exactly like one.
+    let seed = 7;
+    const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)];
+    const many: ExpRun[] = [];
+    for (let i = 0; i < 500; i++) {
+      const params: ExpRun['params'] = {};
+      const metrics: ExpRun['metrics'] = {};
+      const mixed = pick<ExpRun['params'][string] | undefined>([1, 2, 2.5, -0, 0, 10, '10', '9', 'a', 'B', 'b', '', true, false, 'true', undefined]);
+      if (mixed !== undefined) params.mixed = mixed;
+      params.model = pick(['xgb', 'rf', 'mlp']);
+      if (rnd() < 0.8) metrics.auc = Math.round(rnd() * 20) / 20; // many ties
+      many.push(run(String(i), params, metrics, { startedAt: `2026-11-25T10:${String(i % 60).padStart(2, '0')}:00Z`, label: rnd() < 0.3 ? pick(['b', 'a', 'A']) : undefined }));
+    }
+    const cmp = (a: unknown, b: unknown): number => {
+      if (typeof a === 'number' && typeof b === 'number') return a - b;
+      if (typeof a === 'number') return -1;
+      if (typeof b === 'number') return 1;
+      return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
+    };
+    const value = (r: ExpRun, key: string): unknown => (key === 'label' ? (r.label ?? r.id) : key === 'startedAt' ? r.startedAt : key.startsWith('params.') ? r.params[key.slice(7)] : r.metrics[key.slice(8)]);
+    const reference = (key: string, dir: 1 | -1): string[] =>
+      many
+        .map((r, i) => ({ r, i, v: value(r, key) }))
+        .sort((x, y) => {
+          const xm = x.v === undefined ? 1 : 0;
+          const ym = y.v === undefined ? 1 : 0;
+          return xm - ym || (xm ? 0 : dir * cmp(x.v, y.v)) || x.i - y.i;
+        })
+        .map((x) => x.r.id);
+    for (const key of ['params.mixed', 'params.model', 'metrics.auc', 'label', 'startedAt'])
+      for (const dir of [1, -1] as const) {
+        assert.deepEqual(sortRuns(many, key, dir).map((r) => r.id), reference(key, dir), `${key} ${dir}`);
+        // Filtered and sorted (the cached permutation, filtered) is the same as sorting the filtered runs.
+        const pred = parseFilter('params.model != "rf"');
+        const v = computeView(many, collectColumns(many), { predicate: pred, sort: { key, dir }, aggregate: 'mean', expanded: new Set(), onlyDiffering: false });
+        assert.deepEqual(v.runs.map((r) => r.id), reference(key, dir).filter((id) => many[Number(id)].params.model !== 'rf'));
+        assert.deepEqual(v.rows.map((r) => (r.kind === 'run' ? r.run.id : '')), v.runs.map((r) => r.id));
+      }
+    // Missing values stay last in both directions, and equal values keep the host order.
+    assert.deepEqual(sortRuns(runs, 'metrics.train.loss', -1).map((r) => r.id), ['1', '2', '3']);
+    assert.deepEqual(sortRuns(runs, 'params.lr', -1).map((r) => r.id), ['2', '1', '3']);
+  });
+
   it('groups with mean / max / last and hides equal columns', () => {
     const v = computeView(runs, cols, { predicate: () => true, groupBy: 'params.model', aggregate: 'mean', expanded: new Set(['string:xgb']), onlyDiffering: false });
     assert.deepEqual(v.rows.map((r) => (r.kind === 'group' ? `g:${r.value}:${r.runs.length}` : r.run.id)), ['g:logreg:1', 'g:xgb:2', '1', '2']);

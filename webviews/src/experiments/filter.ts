@@ -141,6 +141,27 @@ export function columnValue(run: ExpRun, key: string): Scalar {
   return undefined;
 }
 
+export type ColumnReader = (run: ExpRun) => Scalar;
+const readers = new Map<string, ColumnReader>();
+/**
+ * columnValue specialized for one key, for loops over every run (sorting, "only columns that differ"):
+ * the key is parsed once, not per run (so no string is sliced, hashed and looked up per run).
+ */
+export function columnReader(key: string): ColumnReader {
+  let read = readers.get(key);
+  if (!read) {
+    if (key.startsWith('params.')) {
+      const k = key.slice(7);
+      read = (run) => (Object.hasOwn(run.params, k) ? run.params[k] : undefined);
+    } else if (key.startsWith('metrics.')) {
+      const k = key.slice(8);
+      read = (run) => (Object.hasOwn(run.metrics, k) ? run.metrics[k] : undefined);
+    } else read = (run) => columnValue(run, key);
+    readers.set(key, read);
+  }
+  return read;
+}
+
 /** Parses a filter; throws FilterError with the position of the problem. An empty filter keeps every run. */
 export function parseFilter(src: string): Predicate {
   if (src.length > MAX_LENGTH) throw new FilterError(`the filter is longer than ${MAX_LENGTH} characters`, MAX_LENGTH, src.length);

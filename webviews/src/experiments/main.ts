@@ -13,7 +13,7 @@ import { connect } from '../shared/vscode';
 import { isHostToExperiments, type ExperimentsToHost, type ExpRun, type ExpSeries, type HostToExperiments } from '../protocol/experiments';
 import type { Charts } from './charts';
 import { columnValue, tryParseFilter, type Predicate } from './filter';
-import { collectColumns, computeView, delta, FIXED_COLUMNS, formatCell, formatDelta, type Aggregate, type Cell, type Column, type Row, type View } from './model';
+import { collectColumns, computeView, delta, FIXED_COLUMNS, formatCell, formatDelta, prepareSort, type Aggregate, type Cell, type Column, type Row, type View } from './model';
 
 type ChartTab = 'series' | 'scatter' | 'parallel';
 interface ExpState {
@@ -34,7 +34,12 @@ interface ExpState {
 const isState = (v: unknown): v is ExpState => typeof v === 'object' && v !== null && (v as ExpState).v === 1 && Array.isArray((v as ExpState).selected);
 
 const ROW_H = 24;
+/** The header's height (experiments.css). */
+const HEAD_H = 36;
+/** Rows rendered above and below the viewport. */
 const OVERSCAN = 8;
+/** Pixels rendered left and right of the viewport. */
+const COL_MARGIN = 200;
 const MAX_SERIES_RUNS = 12;
 const MAX_PARALLEL_LINES = 2000;
 const MAX_PARALLEL_AXES = 14;
@@ -111,7 +116,7 @@ diffBox.checked = st.onlyDiffering;
 setOptions(aggSelect, [['mean', 'mean'], ['max', 'max'], ['min', 'min'], ['last', 'last (newest run)']], st.aggregate);
 applyFilterText(st.filter, false);
 
-filterField.addEventListener('input', () => applyFilterText(filterField.value, true));
+filterField.addEventListener('input', (e) => applyFilterText(filterField.value, true, e.timeStamp));
 groupSelect.addEventListener('change', () => {
   st.groupBy = groupSelect.value || undefined;
   save();
@@ -135,8 +140,12 @@ let scrollLeft = 0;
 grid.addEventListener(
   'scroll',
   () => {
-    scrollTop = grid.scrollTop;
-    scrollLeft = grid.scrollLeft;
+    const t = grid.scrollTop;
+    const l = grid.scrollLeft;
+    // Already rendered there when an input handler read the position first (syncScroll).
+    if (t === scrollTop && l === scrollLeft) return;
+    scrollTop = t;
+    scrollLeft = l;
     scheduleRows();
   },
   { passive: true },
@@ -165,6 +174,8 @@ function onMessage(m: HostToExperiments): void {
         firstRunsSeen = true;
         afterPaint(() => performance.measure('mlp:first-paint', 'mlp:runs'));
       }
+      // A full load (not a live update, which comes often): sort every column in idle time.
+      if (m.replace) prepareSorts();
       if (st.chart) void drawChart();
       return;
     }
@@ -204,7 +215,7 @@ function onMessage(m: HostToExperiments): void {
 }
 
 // ---- filter / view ----
-function applyFilterText(text: string, user: boolean): void {
+function applyFilterText(text: string, user: boolean, since?: number): void {
   const parsed = tryParseFilter(text);
   if (!parsed.ok) {
     const e = parsed.error;
@@ -216,13 +227,14 @@ function applyFilterText(text: string, user: boolean): void {
     filterField.setAttribute('invalid', '');
     return;
   }
-  filterError.hidden = true;
+  setHidden(filterError, true);
   setText(filterError, '');
-  filterField.removeAttribute('invalid');
+  setAttr(filterField, 'invalid', undefined);
   predicate = parsed.predicate;
   st.filter = text;
   if (user) {
-    performance.mark('mlp:filter-start');
+    // From the input event's time stamp (the keystroke), not this handler's start, to the painted frame.
+    performance.mark('mlp:filter-start', since !== undefined ? { startTime: since } : undefined);
     save();
     refresh();
     afterPaint(() => performance.measure('mlp:filter', 'mlp:filter-start'));
@@ -230,24 +242,32 @@ function applyFilterText(text: string, user: boolean): void {
 }
 
 let headKey = '';
+let shownRowCount = -1;
 function refresh(): void {
   const t0 = performance.now();
   view = computeView(runs, columns, { predicate, sort: st.sort, groupBy: st.groupBy, aggregate: st.aggregate, expanded, onlyDiffering: st.onlyDiffering });
   performance.measure('mlp:compute', { start: t0, end: performance.now() });
   if (active >= view.rows.length) active = Math.max(0, view.rows.length - 1);
   const cols = allColumns();
-  // The header and the row pool depend on the columns (and the header on the sort): rebuilt only when those change.
-  const key = `${cols.map((c) => c.key).join('\u0000')}|${st.sort?.key}|${st.sort?.dir}`;
+  // The header and the row pool depend on the columns only: a sort updates the header's indicators in
+  // place (the clicked button keeps the focus), and the rows' cells are rewritten, not rebuilt.
+  const key = cols.map((c) => `${c.key}\u0001${c.numeric}`).join('\u0000');
   if (key !== headKey) {
     headKey = key;
     renderHead(cols);
   }
-  body.style.height = `${view.rows.length * ROW_H}px`;
-  grid.setAttribute('aria-rowcount', String(view.rows.length + 1));
+  updateSortIndicators();
+  if (shownRowCount !== view.rows.length) {
+    shownRowCount = view.rows.length;
+    body.style.height = `${view.rows.length * ROW_H}px`;
+    grid.setAttribute('aria-rowcount', String(view.rows.length + 1));
+  }
   const shown = view.runs.length;
   setText(countText, `${shown === runs.length ? `${runs.length} runs` : `${shown} of ${runs.length} runs`}${selected.size ? ` · ${selected.size} selected` : ''}${view.hiddenColumns ? ` · ${view.hiddenColumns} equal columns hidden` : ''}`);
   const t1 = performance.now();
-  renderRows();
+  // The rows in view now; the overscan (rows and columns just outside the viewport) once the frame is out.
+  renderRows(false);
+  scheduleOverscan();
   performance.measure('mlp:rows', { start: t1, end: performance.now() });
   if (st.chart === 'scatter' || st.chart === 'parallel') scheduleChart();
 }
@@ -257,18 +277,22 @@ function allColumns(): Column[] {
 }
 
 let poolCols: Column[] = [];
-let pool: HTMLElement[] = [];
 /** Left edge of each pool column, px. */
 let colLeft: number[] = [];
 /** The columns in view (with a margin), by index: the others are hidden. */
 let c0 = 0;
 let c1 = Infinity;
+/** Header cells by column key, with the text node of their sort indicator. */
+let headCells = new Map<string, { cell: HTMLElement; arrow: Text }>();
+let shownSort: string | undefined;
 function renderHead(cols: Column[]): void {
   const width = cols.reduce((s, c) => s + colWidth(c), 0);
   // One grid template for the header and every row (no per-cell styles).
   grid.style.setProperty('--exp-cols', cols.map((c) => `${colWidth(c)}px`).join(' '));
   head.style.width = `${width}px`;
   body.style.width = `${width}px`;
+  headCells = new Map();
+  shownSort = undefined;
   const cells = cols.map((c, i) => {
     const cell = h('div', { class: `exp-hcell${c.numeric ? ' num' : ''}`, attrs: { role: 'columnheader', 'aria-colindex': i + 1 } });
     if (c.key === 'select') {
@@ -279,11 +303,11 @@ function renderHead(cols: Column[]): void {
       cell.append(icon('pin', 'Baseline'));
       return cell;
     }
-    const sorted = st.sort?.key === c.key ? st.sort.dir : 0;
-    if (sorted) cell.setAttribute('aria-sort', sorted === 1 ? 'ascending' : 'descending');
+    const arrow = document.createTextNode('');
+    headCells.set(c.key, { cell, arrow });
     cell.append(
       h('span', { class: 'exp-kind' }, c.kind === 'fixed' ? '' : c.kind),
-      h('button', { title: `${c.kind === 'fixed' ? c.title : c.key}: click to sort`, data: { sortKey: c.key }, onclick: () => toggleSort(c.key) }, c.title, sorted ? (sorted === 1 ? ' ▲' : ' ▼') : ''),
+      h('button', { title: `${c.kind === 'fixed' ? c.title : c.key}: click to sort`, data: { sortKey: c.key }, onclick: (e: MouseEvent) => toggleSort(c.key, e) }, c.title, arrow),
     );
     return cell;
   });
@@ -302,8 +326,24 @@ function renderHead(cols: Column[]): void {
   }
 }
 
-function toggleSort(key: string): void {
-  performance.mark('mlp:sort-start');
+/** aria-sort and the arrow of the sorted column (and of the one that no longer is). */
+function updateSortIndicators(): void {
+  const want = st.sort ? `${st.sort.dir}${st.sort.key}` : '';
+  if (want === shownSort) return;
+  shownSort = want;
+  for (const [k, { cell, arrow }] of headCells) {
+    const dir = st.sort?.key === k ? st.sort.dir : 0;
+    setAttr(cell, 'aria-sort', dir === 1 ? 'ascending' : dir === -1 ? 'descending' : undefined);
+    const text = dir === 1 ? ' ▲' : dir === -1 ? ' ▼' : '';
+    if (arrow.data !== text) arrow.data = text;
+  }
+}
+
+function toggleSort(key: string, e?: Event): void {
+  // From the user's action (the click's time stamp, not this handler's start) to the painted frame.
+  performance.mark('mlp:sort-start', e ? { startTime: e.timeStamp } : undefined);
+  // Render at the scroll position the click happened at (a scroll may have just happened: its event comes later).
+  syncScroll();
   const cur = st.sort?.key === key ? st.sort.dir : 0;
   // Metrics sort best-first (descending) on the first click; names ascending.
   const first: 1 | -1 = key.startsWith('metrics.') || key === 'startedAt' ? -1 : 1;
@@ -323,6 +363,46 @@ function scheduleRows(): void {
   });
 }
 
+/**
+ * Sorting 10,000 runs by a column takes several milliseconds (reading every run's value, ranking them);
+ * done ahead in idle time, a header click only reads the prepared order. The columns in view first, then
+ * left to right; one column per idle slice at most, so input is never kept waiting long.
+ */
+let prepQueue: string[] = [];
+let prepRuns: ExpRun[] | undefined;
+function prepareSorts(): void {
+  const cols = allColumns().filter((c) => c.key !== 'select' && c.key !== 'pin');
+  const inView = cols.filter((_, i) => i + 2 >= c0 && i + 2 <= c1);
+  prepQueue = [...inView, ...cols.filter((c) => !inView.includes(c))].map((c) => c.key);
+  if (prepRuns === undefined) requestIdleCallback(prepareStep);
+  prepRuns = runs;
+}
+function prepareStep(deadline: IdleDeadline): void {
+  if (prepRuns !== runs) prepQueue = []; // the runs changed since: their sorts are made on demand
+  while (prepQueue.length && deadline.timeRemaining() > 8) prepareSort(runs, prepQueue.shift()!);
+  if (prepQueue.length) requestIdleCallback(prepareStep);
+  else prepRuns = undefined;
+}
+
+let overscanQueued = false;
+function scheduleOverscan(): void {
+  if (overscanQueued) return;
+  overscanQueued = true;
+  requestIdleCallback(
+    () => {
+      overscanQueued = false;
+      renderRows();
+    },
+    { timeout: 200 },
+  );
+}
+
+/** Reads the scroll position now (inside an input handler, where layout is clean, so this costs nothing). */
+function syncScroll(): void {
+  scrollTop = grid.scrollTop;
+  scrollLeft = grid.scrollLeft;
+}
+
 let viewportH = 0;
 let viewportW = 0;
 new ResizeObserver(() => {
@@ -331,31 +411,62 @@ new ResizeObserver(() => {
   scheduleRows();
 }).observe(grid);
 
-/** A row element with one cell per column; its content is rewritten in place as rows scroll by. */
-function makeRowElement(): HTMLElement {
+/**
+ * A pooled row element: one cell per column (off-screen columns stay hidden and cost no layout:
+ * horizontal virtualization); a cell's content is built when its column first comes into view, and
+ * afterwards only its text nodes' data and a few attributes are rewritten, and only when they change.
+ */
+interface Slot {
+  el: HTMLElement;
+  cells: HTMLElement[];
+  /** The cell's value text (the name/status span's text for those columns). */
+  text: (Text | undefined)[];
+  /** The select/pin icon, the name link or the status span. */
+  content: (HTMLElement | undefined)[];
+  /** The baseline delta of value cells (created when first needed). */
+  delta: (HTMLElement | undefined)[];
+  /** The row index shown, -1 when hidden. */
+  index: number;
+  /** The column window shown. */
+  c0: number;
+  c1: number;
+}
+let pool: Slot[] = [];
+/** The row index of pool[0]. */
+let poolFirst = 0;
+
+function makeSlot(): Slot {
   const el = document.createElement('div');
   el.className = 'exp-row';
   el.setAttribute('role', 'row');
+  el.hidden = true;
+  const cells: HTMLElement[] = [];
   for (let ci = 0; ci < poolCols.length; ci++) {
-    // Absolutely placed cells: off-screen columns stay hidden and cost no layout (horizontal
-    // virtualization); their content is created when they first come into view.
     const cell = document.createElement('div');
     cell.className = poolCols[ci].numeric ? 'exp-cell num' : 'exp-cell';
     cell.setAttribute('role', 'gridcell');
-    cell.style.left = `${colLeft[ci]}px`;
     cell.style.width = `${colWidth(poolCols[ci])}px`;
     cell.hidden = true;
-    el.append(cell);
+    cells.push(cell);
   }
-  return el;
+  el.append(...cells);
+  const n = poolCols.length;
+  return { el, cells, text: new Array(n), content: new Array(n), delta: new Array(n), index: -1, c0: 0, c1: -1 };
 }
 
-function initCell(cell: HTMLElement, c: Column): void {
-  if (c.key === 'select') cell.append(h('span', { class: 'codicon exp-select', attrs: { role: 'checkbox', 'aria-label': 'Select run' } }));
-  else if (c.key === 'pin') cell.append(h('span', { class: 'codicon exp-pin', attrs: { role: 'button', 'aria-label': 'Pin as baseline' } }));
-  else if (c.key === 'label') cell.append(h('span', { class: 'exp-name', attrs: { role: 'link' } }));
-  else if (c.key === 'status') cell.append(h('span', { class: 'exp-status' }));
-  else cell.append(h('span', { class: 'exp-value' }), h('span', { class: 'exp-delta' }));
+function initCell(slot: Slot, ci: number): void {
+  const c = poolCols[ci];
+  const cell = slot.cells[ci];
+  let content: HTMLElement | undefined;
+  if (c.key === 'select') content = h('span', { class: 'codicon exp-select', attrs: { role: 'checkbox', 'aria-label': 'Select run' } });
+  else if (c.key === 'pin') content = h('span', { class: 'codicon exp-pin', attrs: { role: 'button', 'aria-label': 'Pin as baseline' } });
+  else if (c.key === 'label') content = h('span', { class: 'exp-name', attrs: { role: 'link' } });
+  else if (c.key === 'status') content = h('span', { class: 'exp-status' });
+  if (content) {
+    cell.append(content);
+    slot.content[ci] = content;
+    if (c.key === 'label' || c.key === 'status') content.append((slot.text[ci] = document.createTextNode('')));
+  } else cell.append((slot.text[ci] = document.createTextNode('')));
 }
 
 function setClass(el: Element, name: string, on: boolean): void {
@@ -366,28 +477,48 @@ function setAttr(el: Element, name: string, value: string | undefined): void {
     if (el.hasAttribute(name)) el.removeAttribute(name);
   } else if (el.getAttribute(name) !== value) el.setAttribute(name, value);
 }
+function setData(t: Text, text: string): void {
+  if (t.data !== text) t.data = text;
+}
+function setClassName(el: HTMLElement, name: string): void {
+  if (el.className !== name) el.className = name;
+}
 
-function renderRows(): void {
-  const top = scrollTop;
+/** Whether this pass also updates the value cells' tooltips. */
+let titles = true;
+/**
+ * Renders the rows and columns in view; with `overscan` also a margin around them (so that scrolling shows
+ * no blank) and the value cells' tooltips. A sort or filter renders what is in view first, the rest once
+ * the frame is out (scheduleOverscan).
+ */
+function renderRows(overscan = true): void {
   const height = viewportH || 600;
   const width = viewportW || 1600;
+  // The scroll position the browser will clamp to when the table got shorter (its scroll event comes later).
+  const top = Math.max(0, Math.min(scrollTop, view.rows.length * ROW_H + HEAD_H - height));
   c0 = 0;
-  while (c0 < colLeft.length - 1 && colLeft[c0 + 1] < scrollLeft - 200) c0++;
+  const margin = overscan ? COL_MARGIN : 0;
+  const rowsAround = overscan ? OVERSCAN : 0;
+  while (c0 < colLeft.length - 1 && colLeft[c0 + 1] <= scrollLeft - margin) c0++;
   c1 = c0;
-  while (c1 < colLeft.length - 1 && colLeft[c1 + 1] < scrollLeft + width + 200) c1++;
-  const first = Math.max(0, Math.floor(top / ROW_H) - OVERSCAN);
-  const last = Math.min(view.rows.length, Math.ceil((top + height) / ROW_H) + OVERSCAN);
+  while (c1 < colLeft.length - 1 && colLeft[c1 + 1] < scrollLeft + width + margin) c1++;
+  const first = Math.max(0, Math.floor(top / ROW_H) - rowsAround);
+  const last = Math.min(view.rows.length, Math.ceil((top + height - HEAD_H) / ROW_H) + rowsAround);
   const baseline = st.baseline ? byId.get(st.baseline) : undefined;
+  titles = overscan;
   while (pool.length < last - first) {
-    const el = makeRowElement();
-    pool.push(el);
-    body.append(el);
+    const slot = makeSlot();
+    pool.push(slot);
+    body.append(slot.el);
   }
+  poolFirst = first;
   for (let k = 0; k < pool.length; k++) {
-    const el = pool[k];
+    const slot = pool[k];
     const i = first + k;
     if (i >= last) {
-      if (!el.hidden) {
+      if (slot.index !== -1) {
+        slot.index = -1;
+        const el = slot.el;
         el.hidden = true;
         delete el.dataset.runId;
         delete el.dataset.group;
@@ -396,128 +527,160 @@ function renderRows(): void {
       }
       continue;
     }
-    if (el.hidden) el.hidden = false;
-    fillRow(el, view.rows[i], i, baseline);
+    fillRow(slot, view.rows[i], i, baseline);
   }
   placeActions();
-  emptyNote.hidden = view.rows.length > 0;
+  setHidden(emptyNote, view.rows.length > 0);
   if (!view.rows.length) {
     setText(emptyNote, runs.length ? 'No run matches the filter.' : 'No runs yet. Runs started with ML Pipeline: Run Pipeline (or mlpipeline run) appear here, live.');
     grid.removeAttribute('aria-activedescendant');
-  } else grid.setAttribute('aria-activedescendant', `exp-row-${active}`);
+  } else setAttr(grid, 'aria-activedescendant', `exp-row-${active}`);
 }
 
-/** Hides a cell outside the rendered column window [c0, c1] (returns undefined); otherwise shows it, builds its content once, and returns the content element. */
-function windowCell(cell: HTMLElement, c: Column, ci: number): HTMLElement | undefined {
-  if (ci < c0 || ci > c1) {
-    if (!cell.hidden) cell.hidden = true;
-    return undefined;
+function setHidden(el: HTMLElement, hidden: boolean): void {
+  if (el.hidden !== hidden) el.hidden = hidden;
+}
+
+/** Shows the cells of the column window [c0, c1] (building their content once) and hides those that left it. */
+function windowCells(slot: Slot): void {
+  if (slot.c0 === c0 && slot.c1 === c1) return;
+  const { cells } = slot;
+  for (let ci = slot.c0; ci <= slot.c1; ci++) if (ci < c0 || ci > c1) cells[ci].hidden = true;
+  for (let ci = c0; ci <= c1; ci++) {
+    if (ci >= slot.c0 && ci <= slot.c1) continue;
+    if (!slot.text[ci] && !slot.content[ci]) initCell(slot, ci);
+    cells[ci].hidden = false;
   }
-  if (cell.hidden) cell.hidden = false;
-  if (!cell.firstChild) initCell(cell, c);
-  return cell.firstElementChild as HTMLElement;
+  // The first cell shown starts at its column's left edge (the cells before it are hidden).
+  if (slot.c0 !== c0) {
+    if (slot.c0 < cells.length) cells[slot.c0].style.marginLeft = '';
+    if (c0 > 0) cells[c0].style.marginLeft = `${colLeft[c0]}px`;
+  }
+  slot.c0 = c0;
+  slot.c1 = c1;
 }
 
-function fillRow(el: HTMLElement, row: Row, index: number, baseline: ExpRun | undefined): void {
-  el.id = `exp-row-${index}`;
-  el.dataset.index = String(index);
-  el.style.transform = `translateY(${index * ROW_H}px)`;
-  setAttr(el, 'aria-rowindex', String(index + 2));
+function fillRow(slot: Slot, row: Row, index: number, baseline: ExpRun | undefined): void {
+  const el = slot.el;
+  if (slot.index !== index) {
+    if (slot.index === -1) el.hidden = false;
+    slot.index = index;
+    el.id = `exp-row-${index}`;
+    el.dataset.index = String(index);
+    el.style.transform = `translateY(${index * ROW_H}px)`;
+    el.setAttribute('aria-rowindex', String(index + 2));
+  }
   setClass(el, 'active', index === active);
-  const cells = el.children as HTMLCollectionOf<HTMLElement>;
+  windowCells(slot);
+  const { cells, text, content } = slot;
   if (row.kind === 'group') {
     setClass(el, 'group', true);
     setClass(el, 'selected', false);
     setClass(el, 'baseline', false);
-    delete el.dataset.runId;
-    el.dataset.group = row.key;
+    if (el.dataset.runId !== undefined) delete el.dataset.runId;
+    if (el.dataset.group !== row.key) el.dataset.group = row.key;
     setAttr(el, 'aria-expanded', String(row.expanded));
     setAttr(el, 'aria-selected', undefined);
-    poolCols.forEach((c, ci) => {
-      const cell = cells[ci];
-      const a = windowCell(cell, c, ci);
-      if (a === undefined) return;
+    for (let ci = c0; ci <= c1; ci++) {
+      const c = poolCols[ci];
       switch (c.key) {
-        case 'select':
-          a.className = `codicon exp-select exp-toggle codicon-${row.expanded ? 'chevron-down' : 'chevron-right'}`;
+        case 'select': {
+          const a = content[ci]!;
+          setClassName(a, `codicon exp-select exp-toggle codicon-${row.expanded ? 'chevron-down' : 'chevron-right'}`);
           setAttr(a, 'role', 'button');
           setAttr(a, 'aria-label', row.expanded ? 'Collapse group' : 'Expand group');
           setAttr(a, 'aria-checked', undefined);
           break;
+        }
         case 'pin':
-          a.className = 'codicon exp-pin';
+          setClassName(content[ci]!, 'codicon exp-pin');
           break;
         case 'label':
-          setText(a, `${groupTitle()} = ${formatCell(row.value) || '(none)'} · ${row.runs.length} run${row.runs.length === 1 ? '' : 's'}`);
-          cell.style.paddingLeft = '';
+          setData(text[ci]!, `${groupTitle()} = ${formatCell(row.value) || '(none)'} · ${row.runs.length} run${row.runs.length === 1 ? '' : 's'}`);
+          if (cells[ci].style.paddingLeft) cells[ci].style.paddingLeft = '';
           break;
         case 'status':
         case 'startedAt':
-          setText(a, '');
+          setData(text[ci]!, '');
           break;
         default:
-          fillValue(cell, row.agg.get(c.key), baseline && c.numeric ? columnValue(baseline, c.key) : undefined);
+          fillValue(slot, ci, row.agg.get(c.key), baseline && c.numeric ? columnValue(baseline, c.key) : undefined);
       }
-    });
+    }
     return;
   }
   const run = row.run;
   const isSel = selected.has(run.id);
   const isBase = baseline?.id === run.id;
   setClass(el, 'group', false);
-  delete el.dataset.group;
-  el.dataset.runId = run.id;
+  if (el.dataset.group !== undefined) delete el.dataset.group;
+  if (el.dataset.runId !== run.id) el.dataset.runId = run.id;
   setAttr(el, 'aria-expanded', undefined);
   setAttr(el, 'aria-selected', String(isSel));
   setClass(el, 'selected', isSel);
   setClass(el, 'baseline', isBase);
-  poolCols.forEach((c, ci) => {
-    const cell = cells[ci];
-    const a = windowCell(cell, c, ci);
-    if (a === undefined) return;
+  for (let ci = c0; ci <= c1; ci++) {
+    const c = poolCols[ci];
     switch (c.key) {
-      case 'select':
-        a.className = `codicon exp-select codicon-${isSel ? 'pass-filled' : 'circle-large-outline'}`;
+      case 'select': {
+        const a = content[ci]!;
+        setClassName(a, `codicon exp-select codicon-${isSel ? 'pass-filled' : 'circle-large-outline'}`);
         setAttr(a, 'role', 'checkbox');
         setAttr(a, 'aria-label', 'Select run');
         setAttr(a, 'aria-checked', String(isSel));
         break;
-      case 'pin':
-        a.className = `codicon exp-pin codicon-${isBase ? 'pinned' : 'pin'}`;
+      }
+      case 'pin': {
+        const a = content[ci]!;
+        setClassName(a, `codicon exp-pin codicon-${isBase ? 'pinned' : 'pin'}`);
         setAttr(a, 'aria-pressed', String(isBase));
-        a.title = isBase ? 'Baseline (click to unpin)' : 'Pin as baseline: other runs show deltas (B)';
+        setAttr(a, 'title', isBase ? 'Baseline (click to unpin)' : 'Pin as baseline: other runs show deltas (B)');
         break;
-      case 'label':
-        setText(a, run.label ?? run.id);
-        a.title = `${run.label ? `${run.label} (${run.id})` : run.id}: open the run (O)`;
-        cell.style.paddingLeft = row.depth ? '20px' : '';
+      }
+      case 'label': {
+        setData(text[ci]!, run.label ?? run.id);
+        const title = `${run.label ? `${run.label} (${run.id})` : run.id}: open the run (O)`;
+        if (content[ci]!.title !== title) content[ci]!.title = title;
+        const pad = row.depth ? '20px' : '';
+        if (cells[ci].style.paddingLeft !== pad) cells[ci].style.paddingLeft = pad;
         break;
+      }
       case 'status':
-        setText(a, run.live ? `${run.status} ●` : run.status);
-        a.className = `exp-status ${run.status}`;
+        setData(text[ci]!, run.live ? `${run.status} ●` : run.status);
+        setClassName(content[ci]!, `exp-status ${run.status}`);
         break;
-      case 'startedAt':
-        setText(a, formatTime(run.startedAt));
-        cell.title = run.startedAt;
+      case 'startedAt': {
+        const t = text[ci]!;
+        if (cells[ci].title !== run.startedAt) {
+          cells[ci].title = run.startedAt;
+          t.data = formatTime(run.startedAt);
+        }
         break;
+      }
       default:
-        fillValue(cell, columnValue(run, c.key), baseline && !isBase && c.numeric ? columnValue(baseline, c.key) : undefined);
+        fillValue(slot, ci, columnValue(run, c.key), baseline && !isBase && c.numeric ? columnValue(baseline, c.key) : undefined);
     }
-  });
+  }
 }
 
-function fillValue(cell: HTMLElement, v: Cell, base: Cell): void {
-  const text = formatCell(v);
-  const [value, deltaEl] = cell.children as HTMLCollectionOf<HTMLElement>;
-  setText(value, text);
-  if (cell.title !== text) cell.title = text;
+function fillValue(slot: Slot, ci: number, v: Cell, base: Cell): void {
+  const value = formatCell(v);
+  const t = slot.text[ci]!;
+  if (t.data !== value) t.data = value;
+  // The full value on hover (a long string is cut with an ellipsis): set by the full pass, after the frame.
+  if (titles && slot.cells[ci].title !== value) slot.cells[ci].title = value;
   const d = delta(v, base);
+  let deltaEl = slot.delta[ci];
   if (d === undefined) {
-    if (deltaEl.textContent) deltaEl.textContent = '';
+    if (deltaEl?.parentNode) deltaEl.remove();
     return;
   }
-  setText(deltaEl, formatDelta(d));
-  deltaEl.className = `exp-delta ${d > 0 ? 'up' : d < 0 ? 'down' : ''}`;
+  if (!deltaEl) {
+    deltaEl = slot.delta[ci] = h('span', { class: 'exp-delta' }, '');
+  }
+  if (!deltaEl.parentNode) slot.cells[ci].append(deltaEl);
+  setData(deltaEl.firstChild as Text, formatDelta(d));
+  setClassName(deltaEl, `exp-delta ${d > 0 ? 'up' : d < 0 ? 'down' : ''}`);
 }
 
 // Row actions (logs, spec at commit): one set of buttons, shown in the hovered row, else the active one.
@@ -530,8 +693,9 @@ const actions = h(
 let hovered: number | undefined;
 function placeActions(): void {
   const target = hovered ?? active;
-  const el = pool.find((r) => !r.hidden && r.dataset.index === String(target) && r.dataset.runId);
-  const cell = el?.children[poolCols.findIndex((c) => c.key === 'label')];
+  const slot = pool[target - poolFirst];
+  const ci = poolCols.findIndex((c) => c.key === 'label');
+  const cell = slot && slot.index === target && view.rows[target]?.kind === 'run' && ci >= c0 && ci <= c1 ? slot.cells[ci] : undefined;
   if (!cell) {
     actions.remove();
     return;
