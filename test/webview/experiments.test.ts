@@ -202,6 +202,50 @@ describe('Experiments panel (headless Chromium)', { skip }, () => {
     }
   });
 
+  it('sorts and filters a wide table scrolled right or down: the rows in view are rewritten in place, the header keeps the focus', async () => {
+    const wide = makeRuns(2000, { params: 20, metrics: 30 });
+    const p = await openPanel(browser, { panel: 'experiments', theme: 'dark', viewport: { width: 1200, height: 700 } });
+    try {
+      await loaded(p, wide);
+      await p.page.evaluate(() => (window.__rowsBefore = [...document.querySelectorAll('.exp-row')]));
+      // The header is far right: Playwright scrolls to it and clicks in the same frame.
+      await p.page.click('.exp-head [data-sort-key="metrics.evaluate.m29"]');
+      await settle(p);
+      const byM29 = [...wide].sort((a, b) => b.metrics['evaluate.m29'] - a.metrics['evaluate.m29'] || wide.indexOf(a) - wide.indexOf(b));
+      assert.equal(await cellText(p, 0, 'metrics.evaluate.m29'), fmt(byM29[0].metrics['evaluate.m29']));
+      assert.equal(await cellText(p, 5, 'metrics.evaluate.m29'), fmt(byM29[5].metrics['evaluate.m29']));
+      assert.deepEqual((await rowIds(p)).slice(0, 6), byM29.slice(0, 6).map((r) => r.id));
+      // The row elements are the same ones (updated, not rebuilt), and the clicked button still has the focus.
+      assert.equal(await p.page.evaluate(() => window.__rowsBefore.length > 10 && window.__rowsBefore.every((el: any) => el.isConnected)), true);
+      assert.equal(await p.page.evaluate(() => document.activeElement?.dataset?.sortKey), 'metrics.evaluate.m29');
+      assert.equal(await p.page.getAttribute('.exp-head [aria-sort]', 'aria-sort'), 'descending');
+      // Enter on the focused header sorts the other way (keyboard).
+      await p.page.keyboard.press('Enter');
+      await settle(p);
+      assert.equal(await p.page.getAttribute('.exp-head [aria-sort]', 'aria-sort'), 'ascending');
+      assert.equal((await rowIds(p))[0], [...wide].sort((a, b) => a.metrics['evaluate.m29'] - b.metrics['evaluate.m29'])[0].id);
+      // Back to the left: the cells of the first columns show the sorted runs.
+      await p.page.evaluate(() => (document.getElementById('exp-grid').scrollLeft = 0));
+      await settle(p);
+      const asc = (await rowIds(p))[0];
+      const first = wide.find((r) => r.id === asc)!;
+      assert.equal(await cellText(p, 0, 'label'), first.label ?? first.id);
+      assert.equal(await cellText(p, 0, 'params.model'), String(first.params.model));
+      // Scrolled far down, a filter that leaves a few runs shows them (the scroll position is clamped).
+      await p.page.evaluate(() => (document.getElementById('exp-grid').scrollTop = 24 * 1500));
+      await settle(p);
+      await setFilter(p, 'params.p05 > 99');
+      await settle(p);
+      const few = wide.filter((r) => (r.params.p05 as number) > 99);
+      assert.ok(few.length > 0 && few.length < 40, `${few.length} runs`);
+      const ids = await rowIds(p);
+      assert.deepEqual([...ids].sort(), few.map((r) => r.id).sort());
+      await p.expectClean();
+    } finally {
+      await p.close();
+    }
+  });
+
   it('posts selection, logs, spec and run requests from mouse and keyboard', async () => {
     const p = await openPanel(browser, { panel: 'experiments', theme: 'dark' });
     try {

@@ -339,14 +339,18 @@ function updateSortIndicators(): void {
   }
 }
 
+/** Metrics sort best-first (descending) on the first click, and the start time newest-first; names ascending. */
+function firstDirection(key: string): 1 | -1 {
+  return key.startsWith('metrics.') || key === 'startedAt' ? -1 : 1;
+}
+
 function toggleSort(key: string, e?: Event): void {
   // From the user's action (the click's time stamp, not this handler's start) to the painted frame.
   performance.mark('mlp:sort-start', e ? { startTime: e.timeStamp } : undefined);
   // Render at the scroll position the click happened at (a scroll may have just happened: its event comes later).
   syncScroll();
   const cur = st.sort?.key === key ? st.sort.dir : 0;
-  // Metrics sort best-first (descending) on the first click; names ascending.
-  const first: 1 | -1 = key.startsWith('metrics.') || key === 'startedAt' ? -1 : 1;
+  const first = firstDirection(key);
   st.sort = cur === 0 ? { key, dir: first } : cur === first ? { key, dir: (-first) as 1 | -1 } : undefined;
   save();
   refresh();
@@ -379,7 +383,10 @@ function prepareSorts(): void {
 }
 function prepareStep(deadline: IdleDeadline): void {
   if (prepRuns !== runs) prepQueue = []; // the runs changed since: their sorts are made on demand
-  while (prepQueue.length && deadline.timeRemaining() > 8) prepareSort(runs, prepQueue.shift()!);
+  while (prepQueue.length && deadline.timeRemaining() > 8) {
+    const key = prepQueue.shift()!;
+    prepareSort(runs, key, firstDirection(key));
+  }
   if (prepQueue.length) requestIdleCallback(prepareStep);
   else prepRuns = undefined;
 }
@@ -392,9 +399,30 @@ function scheduleOverscan(): void {
     () => {
       overscanQueued = false;
       renderRows();
+      warmCells();
     },
     { timeout: 200 },
   );
+}
+
+/**
+ * Builds the content of the pooled cells of columns not shown yet (hidden, so it costs no style or
+ * layout), in idle time: a horizontal scroll then only shows cells, it does not create them.
+ */
+let warmQueued = false;
+function warmCells(): void {
+  if (warmQueued || pool.every((slot) => slot.warm)) return;
+  warmQueued = true;
+  requestIdleCallback((deadline) => {
+    warmQueued = false;
+    for (const slot of pool) {
+      if (slot.warm) continue;
+      if (deadline.timeRemaining() < 2) break;
+      for (let ci = 0; ci < poolCols.length; ci++) if (!slot.text[ci] && !slot.content[ci]) initCell(slot, ci);
+      slot.warm = true;
+    }
+    warmCells();
+  });
 }
 
 /** Reads the scroll position now (inside an input handler, where layout is clean, so this costs nothing). */
@@ -430,6 +458,8 @@ interface Slot {
   /** The column window shown. */
   c0: number;
   c1: number;
+  /** Every cell's content is built. */
+  warm: boolean;
 }
 let pool: Slot[] = [];
 /** The row index of pool[0]. */
@@ -451,7 +481,7 @@ function makeSlot(): Slot {
   }
   el.append(...cells);
   const n = poolCols.length;
-  return { el, cells, text: new Array(n), content: new Array(n), delta: new Array(n), index: -1, c0: 0, c1: -1 };
+  return { el, cells, text: new Array(n), content: new Array(n), delta: new Array(n), index: -1, c0: 0, c1: -1, warm: false };
 }
 
 function initCell(slot: Slot, ci: number): void {
@@ -814,6 +844,8 @@ function setActive(i: number, scroll = true): void {
 }
 
 function onKey(e: KeyboardEvent): void {
+  // A focused header button handles its own keys (Enter or Space sorts).
+  if ((e.target as HTMLElement).closest('.exp-head')) return;
   const row = view.rows[active];
   const page = Math.max(1, Math.floor(grid.clientHeight / ROW_H) - 2);
   const run = row?.kind === 'run' ? row.run : undefined;

@@ -87,8 +87,9 @@ function compareCells(a: Cell, b: Cell): number {
  * (equal values share a rank), and the indices of the runs without one. A number's rank is its position
  * among the sorted numbers; other values get the rank of their distinct value (ranked by compareCells).
  * Rank and index are packed into one float64 (rank * n + index: exact while n < 94 million) and sorted
- * natively: no comparator calls, whose cost is unpredictable (deoptimizations) on code this cold. Either direction is then one pass over that order (descending:
- * runs of equal rank in reverse order, each run kept in host order), with missing values last.
+ * natively: no comparator calls (on a page this fresh their cost is high and erratic: measured 3 to 30 ms
+ * for 10,000 numbers). Either direction is then one pass over that order (descending: runs of equal rank
+ * in reverse order, each run kept in host order), with missing values last.
  * Arrays of runs are never mutated (a change makes a new array): the caches key on them. The panel
  * prepares the columns in idle time after the runs arrive (prepareSort), so a click sorts nothing.
  */
@@ -96,7 +97,7 @@ interface SortedColumn {
   /** Indices of the runs with a value, ascending, ties in host order. */
   order: Uint32Array;
   /** rank[k]: the rank of order[k]'s value (equal values, equal ranks). */
-  rank: Float64Array;
+  rank: Uint32Array;
   /** Indices of the runs without a value, in host order. */
   missing: Uint32Array;
   asc?: Uint32Array;
@@ -161,7 +162,7 @@ function sortColumn(runs: readonly ExpRun[], key: string): SortedColumn {
   for (let k = 0; k < m; k++) packed[k] = byPos[k] * n + present[k];
   packed.sort();
   const order = new Uint32Array(m);
-  const rank = new Float64Array(m);
+  const rank = new Uint32Array(m);
   for (let k = 0; k < m; k++) {
     const i = packed[k] % n;
     order[k] = i;
@@ -178,11 +179,9 @@ function sortedColumn(runs: readonly ExpRun[], key: string): SortedColumn {
   return col;
 }
 
-/** Sorts a column ahead of a click (idle time); false if it was already done. */
-export function prepareSort(runs: readonly ExpRun[], key: string): boolean {
-  if (sortedColumns.get(runs)?.has(key)) return false;
-  sortedColumn(runs, key);
-  return true;
+/** Sorts a column ahead of a click (idle time), with the order of the direction a click gives first. */
+export function prepareSort(runs: readonly ExpRun[], key: string, dir: 1 | -1): void {
+  sortPermutation(runs, key, dir);
 }
 
 /** The indices of `runs` in sorted order (stable; missing values last in both directions), cached. */
