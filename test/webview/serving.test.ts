@@ -28,7 +28,7 @@ function points(from: number, n: number, step = 1000, base = 20): ServingPoint[]
   return Array.from({ length: n }, (_x, i) => [from + i * step, base + (i % 5), base * 3 + (i % 7), base * 5, 40 + (i % 3), i % 10 === 0 ? 0.02 : 0] as ServingPoint);
 }
 
-type View = { paused: boolean; draws: number; latest: number; deployments: { name: string; error?: string; revisions: { revision: string; role: string; points: number; first: number; last: ServingPoint }[]; xMin: number; xMax: number; latencySeries: string[]; sloLatency: number[]; sloErrors: number[] }[] };
+type View = { paused: boolean; draws: number; latest: number; deployments: { name: string; error?: string; revisions: { revision: string; role: string; points: number; first: number; last: ServingPoint }[]; xMin: number; xMax: number; latencySeries: string[]; sloLatency: number[]; sloErrors: number[]; plotted: number[] }[] };
 const view = (p: PanelPage): Promise<View> => p.page.evaluate(() => document.getElementById('root').servingView());
 
 /** Waits until the panel has drawn what it was sent (redraws are coalesced to one a second). */
@@ -56,6 +56,7 @@ describe('serving metrics panel (headless Chromium)', { skip }, () => {
       assert.deepEqual(d.latencySeries, ['r1 p50', 'r1 p95', 'r1 p99', 'r2 p50', 'r2 p95', 'r2 p99']);
       assert.deepEqual(d.sloLatency, [100]);
       assert.deepEqual(d.sloErrors, [1], 'error-rate SLO drawn in percent');
+      assert.deepEqual(d.plotted, [50, 50, 50], 'the revisions aligned on their 50 time stamps, in each chart');
       assert.equal(d.xMax, T0 + 49_000);
       assert.equal(d.xMin, T0 + 49_000 - 60_000);
       await p.screenshot('docs/screenshots/serving-dark.png');
