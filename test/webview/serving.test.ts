@@ -103,6 +103,16 @@ describe('serving metrics panel (headless Chromium)', { skip }, () => {
       assert.equal(v.paused, true);
       assert.equal(v.draws, frozen.draws, 'no redraw while paused');
       assert.equal(v.deployments[0].xMax, frozen.deployments[0].xMax);
+      // A narrower panel while paused: the frozen charts shrink, still without new data.
+      const chartWidth = (): Promise<number> => p.page.$eval('.srv-cell .uplot', (e: any) => e.getBoundingClientRect().width);
+      const wide = await chartWidth();
+      const size = p.page.viewportSize()!;
+      await p.page.setViewportSize({ width: Math.round(size.width * 0.6), height: size.height });
+      await p.page.waitForFunction((w: number) => document.querySelector('.srv-cell .uplot').getBoundingClientRect().width < w - 50, wide);
+      v = await view(p);
+      assert.equal(v.draws, frozen.draws, 'resized, not redrawn with new data');
+      assert.equal(v.deployments[0].xMax, frozen.deployments[0].xMax);
+      await p.page.setViewportSize(size);
       await p.page.click('vscode-button:has-text("Resume")');
       assert.deepEqual(await p.waitForPosted((m) => m.type === 'pause' && m.paused === false), { type: 'pause', paused: false });
       await settle(p);
@@ -161,6 +171,9 @@ describe('serving metrics panel (headless Chromium)', { skip }, () => {
       await settle(p);
       const heads: string[] = await p.page.$$eval('.srv-deployment h2', (els: any[]) => els.map((e) => e.textContent));
       assert.deepEqual(heads, names, 'names shown as text');
+      // Revision names also label the charts' legends (uPlot sets them as text).
+      const labels: string[] = await p.page.$$eval('.srv-deployment .u-legend div.u-label', (els: any[]) => els.map((e) => e.textContent));
+      for (const n of names) assert.ok(labels.includes(`${n} (canary)`) && labels.includes(`${n} p95`), `legend shows ${JSON.stringify(n)}`);
       await p.expectClean();
     } finally {
       await p.close();

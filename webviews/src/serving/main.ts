@@ -262,8 +262,7 @@ function build(d: Deployment, revs: [string, Revision][], c: Colours, columns: n
   for (const ch of el.charts) ch.plot.destroy();
   el.box.replaceChildren();
   el.box.classList.toggle('srv-side', columns === 3);
-  const gap = 8;
-  const cellW = Math.max(MIN_CHART_W / 2, Math.floor(columns === 3 ? (width - 2 * gap) / 3 : width) - 2);
+  const cellW = cellWidth(columns, width);
   const colourOf = (i: number) => c.palette[i % c.palette.length];
   const slo = d.info.slo;
   const line = (label: string, stroke: string, dash?: number[]): uPlot.Series => ({ label, stroke, width: 1.5, dash, spanGaps: false, points: { show: false } });
@@ -312,6 +311,12 @@ function build(d: Deployment, revs: [string, Revision][], c: Colours, columns: n
   });
 }
 
+/** Width of one chart: a third of the box (less the gaps) side by side, else all of it. */
+function cellWidth(columns: number, width: number): number {
+  const gap = 8;
+  return Math.max(MIN_CHART_W / 2, Math.floor(columns === 3 ? (width - 2 * gap) / 3 : width) - 2);
+}
+
 /** The SLO limits: dashed horizontal lines, labelled at their right end. */
 function drawSlo(u: uPlot, slo: Chart['slo'], c: Colours): void {
   if (!slo.length) return;
@@ -358,8 +363,17 @@ windowSelect.addEventListener('change', () => {
   trim();
   if (!state.paused) schedule();
 });
-// The charts are sized in pixels: a new width rebuilds them (drawAll compares the layout).
-new ResizeObserver(() => schedule()).observe(list);
+// The charts are sized in pixels: a new width rebuilds them (drawAll compares the layout). While paused
+// nothing is redrawn with new data, so the frozen charts are only resized.
+new ResizeObserver(() => {
+  if (!state.paused) return schedule();
+  for (const d of deployments.values()) {
+    if (!d.el?.charts.length) continue;
+    const side = d.el.box.classList.contains('srv-side');
+    const w = cellWidth(side ? 3 : 1, d.el.box.clientWidth || 3 * MIN_CHART_W);
+    for (const c of d.el.charts) c.plot.setSize({ width: w, height: CHART_H });
+  }
+}).observe(list);
 onThemeChange(() => schedule());
 // Nothing is drawn while the panel is hidden; catch up when it is shown again.
 document.addEventListener('visibilitychange', () => {
