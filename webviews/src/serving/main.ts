@@ -245,6 +245,8 @@ interface Colours {
   muted: string;
   grid: string;
   slo: string;
+  /** The editor's UI font, for the text drawn on the canvas. */
+  font: string;
 }
 function themeColours(): Colours {
   return {
@@ -253,6 +255,7 @@ function themeColours(): Colours {
     muted: cssVar('--vscode-descriptionForeground', '#888'),
     grid: cssVar('--vscode-widget-border', cssVar('--vscode-panel-border', '#444')),
     slo: cssVar('--vscode-errorForeground', '#f14c4c'),
+    font: getComputedStyle(document.body).fontFamily || 'sans-serif',
   };
 }
 
@@ -265,7 +268,9 @@ function build(d: Deployment, revs: [string, Revision][], c: Colours, columns: n
   const cellW = cellWidth(columns, width);
   const colourOf = (i: number) => c.palette[i % c.palette.length];
   const slo = d.info.slo;
-  const line = (label: string, stroke: string, dash?: number[]): uPlot.Series => ({ label, stroke, width: 1.5, dash, spanGaps: false, points: { show: false } });
+  // Legend values (shown for the point under the cursor) with two decimals at most.
+  const value = (_u: uPlot, v: number | null) => (v === null || v === undefined ? '--' : String(+v.toFixed(2)));
+  const line = (label: string, stroke: string, dash?: number[]): uPlot.Series => ({ label, stroke, width: 1.5, dash, spanGaps: false, points: { show: false }, value });
   const dotted = [2, 3];
   const dashed = [6, 4];
   const specs: { title: string; series: uPlot.Series[]; slo: Chart['slo']; aria: string }[] = [
@@ -287,21 +292,22 @@ function build(d: Deployment, revs: [string, Revision][], c: Colours, columns: n
     const cell = h('div', { class: 'srv-cell', attrs: { role: 'img', 'aria-label': `${d.info.name} ${spec.aria}` } });
     el.box.appendChild(cell);
     const chart: Chart = { plot: undefined as unknown as uPlot, slo: spec.slo };
-    const axis = (label?: string): uPlot.Axis => ({ stroke: c.muted, label, labelSize: label ? 16 : undefined, size: label ? 44 : 28, grid: { stroke: c.grid, width: 1, show: !!label }, ticks: { stroke: c.grid, width: 1 } });
+    const axis = (label?: string): uPlot.Axis => ({ stroke: c.muted, font: `11px ${c.font}`, labelFont: `12px ${c.font}`, label, labelSize: label ? 16 : undefined, size: label ? 44 : 28, grid: { stroke: c.grid, width: 1, show: !!label }, ticks: { stroke: c.grid, width: 1 } });
     chart.plot = new uPlot(
       {
         width: cellW,
         height: CHART_H,
         ms: 1,
         legend: { live: true },
-        cursor: { drag: { x: false, y: false, setScale: false }, points: { show: false } },
+        // The cursor moves together on a deployment's three charts.
+        cursor: { drag: { x: false, y: false, setScale: false }, points: { show: false }, sync: { key: `srv\u0000${d.info.name}` } },
         scales: {
           x: { time: true, range: () => [xMin, xMax] },
           // From zero, tall enough for the SLO lines.
           y: { range: (_u, _min, max) => [0, Math.max(max ?? 0, ...spec.slo.map((s) => s.value)) * 1.1 || 1] },
         },
         axes: [axis(), { ...axis(spec.title), values: (_u, vals) => vals.map((v) => String(+v.toFixed(3))) }],
-        series: [{}, ...spec.series],
+        series: [{ label: 'Time', value: '{YYYY}-{MM}-{DD} {HH}:{mm}:{ss}' }, ...spec.series],
         hooks: { draw: [(u) => drawSlo(u, chart.slo, c)] },
       },
       data[k],
@@ -327,7 +333,7 @@ function drawSlo(u: uPlot, slo: Chart['slo'], c: Colours): void {
   ctx.fillStyle = c.slo;
   ctx.lineWidth = devicePixelRatio;
   ctx.setLineDash([5 * devicePixelRatio, 4 * devicePixelRatio]);
-  ctx.font = `${11 * devicePixelRatio}px ${getComputedStyle(document.body).fontFamily || 'sans-serif'}`;
+  ctx.font = `${11 * devicePixelRatio}px ${c.font}`;
   ctx.textAlign = 'right';
   ctx.textBaseline = 'bottom';
   for (const s of slo) {
