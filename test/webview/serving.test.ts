@@ -57,6 +57,17 @@ describe('serving metrics panel (headless Chromium)', { skip }, () => {
       assert.deepEqual(d.sloLatency, [100]);
       assert.deepEqual(d.sloErrors, [1], 'error-rate SLO drawn in percent');
       assert.deepEqual(d.plotted, [50, 50, 50], 'the revisions aligned on their 50 time stamps, in each chart');
+      // Hovering a chart shows the values at that time in all three legends (the cursor is synced).
+      const box = (await p.page.locator('.srv-cell .u-over').first().boundingBox())!;
+      await p.page.mouse.move(box.x + box.width * 0.9, box.y + box.height / 2);
+      await p.page.waitForFunction(() => [...document.querySelectorAll('.srv-cell')].every((c: any) => /\d/.test(c.querySelectorAll('.u-legend .u-value')[1]?.textContent ?? '')));
+      // A click on a legend entry hides that line.
+      const entry = p.page.locator('.srv-cell .u-legend tr.u-series', { hasText: 'r2 p99' });
+      await entry.click();
+      assert.match((await entry.getAttribute('class')) ?? '', /u-off/);
+      await entry.click();
+      assert.doesNotMatch((await entry.getAttribute('class')) ?? '', /u-off/);
+      await p.page.mouse.move(0, 0);
       assert.equal(d.xMax, T0 + 49_000);
       assert.equal(d.xMin, T0 + 49_000 - 60_000);
       await p.screenshot('docs/screenshots/serving-dark.png');
