@@ -241,7 +241,6 @@ function drawAll(): void {
 
 interface Colours {
   palette: string[];
-  fg: string;
   muted: string;
   grid: string;
   slo: string;
@@ -251,7 +250,6 @@ interface Colours {
 function themeColours(): Colours {
   return {
     palette: chartPalette(),
-    fg: cssVar('--vscode-foreground', '#ccc'),
     muted: cssVar('--vscode-descriptionForeground', '#888'),
     grid: cssVar('--vscode-widget-border', cssVar('--vscode-panel-border', '#444')),
     slo: cssVar('--vscode-errorForeground', '#f14c4c'),
