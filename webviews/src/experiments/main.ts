@@ -13,7 +13,7 @@ import { connect } from '../shared/vscode';
 import { isHostToExperiments, type ExperimentsToHost, type ExpRun, type ExpSeries, type HostToExperiments } from '../protocol/experiments';
 import type { Charts } from './charts';
 import { columnValue, tryParseFilter, type Predicate } from './filter';
-import { collectColumns, computeView, delta, FIXED_COLUMNS, formatCell, formatDelta, prepareSort, type Aggregate, type Cell, type Column, type Row, type View } from './model';
+import { collectColumns, computeView, delta, FIXED_COLUMNS, formatCell, formatDelta, sortPermutation, type Aggregate, type Cell, type Column, type Row, type View } from './model';
 
 type ChartTab = 'series' | 'scatter' | 'parallel';
 interface ExpState {
@@ -385,7 +385,7 @@ function prepareStep(deadline: IdleDeadline): void {
   if (prepRuns !== runs) prepQueue = []; // the runs changed since: their sorts are made on demand
   while (prepQueue.length && deadline.timeRemaining() > 8) {
     const key = prepQueue.shift()!;
-    prepareSort(runs, key, firstDirection(key));
+    sortPermutation(runs, key, firstDirection(key)); // cached: the click in that direction reads it
   }
   if (prepQueue.length) requestIdleCallback(prepareStep);
   else prepRuns = undefined;

@@ -91,7 +91,7 @@ function compareCells(a: Cell, b: Cell): number {
  * for 10,000 numbers). Either direction is then one pass over that order (descending: runs of equal rank
  * in reverse order, each run kept in host order), with missing values last.
  * Arrays of runs are never mutated (a change makes a new array): the caches key on them. The panel
- * prepares the columns in idle time after the runs arrive (prepareSort), so a click sorts nothing.
+ * prepares the columns in idle time after the runs arrive (prepareSorts in main.ts), so a click sorts nothing.
  */
 interface SortedColumn {
   /** Indices of the runs with a value, ascending, ties in host order. */
@@ -177,11 +177,6 @@ function sortedColumn(runs: readonly ExpRun[], key: string): SortedColumn {
   let col = byKey.get(key);
   if (!col) byKey.set(key, (col = sortColumn(runs, key)));
   return col;
-}
-
-/** Sorts a column ahead of a click (idle time), with the order of the direction a click gives first. */
-export function prepareSort(runs: readonly ExpRun[], key: string, dir: 1 | -1): void {
-  sortPermutation(runs, key, dir);
 }
 
 /** The indices of `runs` in sorted order (stable; missing values last in both directions), cached. */
